@@ -1,0 +1,1 @@
+"""tunehouse: ml."""

@@ -1,0 +1,61 @@
+"""The one source of configuration: environment variables (or a .env file), read by pydantic.
+
+Every setting is documented in README.md ("Configuration"). CLI flags and Dagster config
+override these values for one invocation; nothing else reads the environment directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TUNEHOUSE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    warehouse: Path = Field(
+        default=PROJECT_ROOT / "data" / "tunehouse.duckdb",
+        description="The DuckDB file that holds every schema (raw, staging, marts, ml).",
+    )
+    csv: Path | None = Field(
+        default=None,
+        description="A Kaggle 'Spotify and Youtube' CSV; unset means the built-in synthetic sample.",
+    )
+    sample_rows: int = Field(default=3000, ge=50, description="Rows of the synthetic sample.")
+    sample_seed: int = Field(default=7, description="Seed of the synthetic sample.")
+    reports_dir: Path = Field(
+        default=PROJECT_ROOT / "reports", description="Where plots, models and HTML reports go."
+    )
+    lock_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long to keep retrying when another process holds the DuckDB write lock.",
+    )
+
+    # YouTube crawling
+    youtube_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("YOUTUBE_API_KEY", "TUNEHOUSE_YOUTUBE_API_KEY"),
+        description="YouTube Data API v3 key. Never logged or stored.",
+    )
+    youtube_base_url: str = Field(
+        default="https://www.googleapis.com/youtube/v3",
+        description="Base URL of the YouTube Data API (the local emulator in demos and tests).",
+    )
+    crawl_daily_budget: int = Field(
+        default=10_000, ge=1, description="Quota units a crawl may spend per API day (Pacific)."
+    )
+    crawl_concurrency: int = Field(default=4, ge=1, le=32, description="Requests in flight.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
