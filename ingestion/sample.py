@@ -100,7 +100,7 @@ def _fmt_float(value: float) -> str:
 def generate_rows(rows: int = 3000, seed: int = 7) -> list[list[str]]:
     """The sample's records (strings, "" for null) in Kaggle column order."""
     rng = np.random.default_rng(seed)
-    artists = _artists(rng, max(len(_CHILDREN_ACTS) + 2, rows // 7))
+    artists = _artists(rng, len(_CHILDREN_ACTS) + 2 + rows // 5)
     out: list[list[str]] = []
     videos: list[tuple[str, str, str, float]] = []  # id, title, channel, log-views
     index = 0
@@ -141,7 +141,7 @@ def generate_rows(rows: int = 3000, seed: int = 7) -> list[list[str]]:
                 video_id, v_title, channel = _token(rng, _VIDEO_CHARS, 11), f"{artist.name} - {track}", artist.channel
                 if rng.random() < 0.25:
                     v_title += " (Official Video)"
-                if has_video:
+                if has_video and not artist.children:  # kids' videos are not collaborations
                     videos.append((video_id, v_title, channel, log_views))
             views = np.exp(log_views)
             likes = views * np.exp(rng.normal(-4.6, 0.6))

@@ -1,0 +1,112 @@
+"""raw/kaggle_tracks: the Kaggle CSV (or the built-in sample) loaded into the warehouse."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from ingestion.kaggle_csv import ingest_csv
+from ingestion.sample import write_sample_csv
+from orchestration.resources import WarehouseResource
+from warehouse import get_settings
+
+
+class KaggleCsvConfig(dg.Config):
+    csv_path: str | None = None
+    """A Kaggle 'Spotify and Youtube' CSV. Empty: TUNEHOUSE_CSV, else the built-in sample."""
+    sample_rows: int | None = None
+    """Rows of the synthetic sample when no CSV is given (default TUNEHOUSE_SAMPLE_ROWS)."""
+
+
+def resolve_csv(config: KaggleCsvConfig, warehouse_path: Path) -> Path:
+    settings = get_settings()
+    if config.csv_path:
+        return Path(config.csv_path)
+    if settings.csv is not None:
+        return settings.csv
+    rows = config.sample_rows or settings.sample_rows
+    target = warehouse_path.parent / "sample" / f"spotify_youtube_sample_{rows}_{settings.sample_seed}.csv"
+    if not target.exists():
+        write_sample_csv(target, rows=rows, seed=settings.sample_seed)
+    return target
+
+
+def _markdown_table(columns: list[str], rows: list[tuple]) -> str:
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")[:60]
+
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "\n".join("| " + " | ".join(cell(v) for v in r) + " |" for r in rows)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["raw", "kaggle_tracks"],
+            group_name="raw",
+            kinds={"duckdb", "csv"},
+            description="Every row of every Kaggle 'Spotify and Youtube' CSV load, typed, with "
+            "lineage (file, sha256, row number, load time).",
+        ),
+        dg.AssetSpec(
+            ["raw", "kaggle_loads"],
+            group_name="raw",
+            kinds={"duckdb"},
+            description="One row per Kaggle CSV load; downstream models read the latest.",
+        ),
+        dg.AssetSpec(
+            ["raw", "kaggle_quarantine"],
+            group_name="raw",
+            kinds={"duckdb"},
+            description="Rows of a Kaggle CSV that could not be parsed or typed, with line and reason.",
+        ),
+    ],
+    name="ingest_kaggle_csv",
+)
+def kaggle_tracks(
+    context: dg.AssetExecutionContext, config: KaggleCsvConfig, warehouse: WarehouseResource
+):
+    csv_path = resolve_csv(config, warehouse.path)
+    result = ingest_csv(csv_path, warehouse.path)
+    with warehouse.read_connection() as con:
+        preview_cols = ["track_id", "artist", "track", "views", "stream", "official_video"]
+        preview = con.execute(
+            "SELECT source_row_number, artist, track, views, stream, official_video "
+            "FROM raw.kaggle_tracks WHERE load_id = ? ORDER BY source_row_number LIMIT 5",
+            [result.load_id],
+        ).fetchall()
+        quarantine = con.execute(
+            "SELECT line, field, reason FROM raw.kaggle_quarantine WHERE load_id = ? ORDER BY line LIMIT 10",
+            [result.load_id],
+        ).fetchall()
+    if result.rows_quarantined:
+        context.log.warning(f"{result.rows_quarantined} rows of {result.source_file} quarantined")
+    lineage = {
+        "source_file": result.source_file,
+        "file_sha256": result.file_sha256,
+        "load_id": result.load_id,
+        "already_loaded": result.already_loaded,
+    }
+    yield dg.MaterializeResult(
+        asset_key=["raw", "kaggle_tracks"],
+        metadata={
+            **lineage,
+            "dagster/row_count": result.rows_loaded,
+            "rows_quarantined": result.rows_quarantined,
+            "preview": dg.MetadataValue.md(_markdown_table(preview_cols, preview)),
+        },
+    )
+    yield dg.MaterializeResult(asset_key=["raw", "kaggle_loads"], metadata=lineage)
+    yield dg.MaterializeResult(
+        asset_key=["raw", "kaggle_quarantine"],
+        metadata={
+            **lineage,
+            "rows_quarantined": result.rows_quarantined,
+            "preview": dg.MetadataValue.md(
+                _markdown_table(["line", "field", "reason"], quarantine) if quarantine else "No rows quarantined."
+            ),
+        },
+    )
+
+
+assets = [kaggle_tracks]

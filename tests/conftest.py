@@ -1,0 +1,88 @@
+"""Shared fixtures: a small generated sample, the real data (when present), built warehouses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from warehouse import PROJECT_ROOT
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REAL_DATA_DIR = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
+SAMPLE_ROWS = 1000
+SAMPLE_SEED = 7
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    """No test touches the project's own warehouse, Dagster home or reports."""
+    from warehouse import get_settings
+
+    base = tmp_path_factory.mktemp("env")
+    monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(base / "default.duckdb"))
+    monkeypatch.setenv("TUNEHOUSE_REPORTS_DIR", str(base / "reports"))
+    monkeypatch.setenv("DAGSTER_HOME", str(base / "dagster_home"))
+    monkeypatch.delenv("TUNEHOUSE_CSV", raising=False)
+    monkeypatch.delenv("YOUTUBE_API_KEY", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    if not (REAL_DATA_DIR / "spotify_youtube.csv").exists():
+        pytest.skip(f"real data not present at {REAL_DATA_DIR} (../shared/data beside the repo)")
+    return REAL_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def real_csv(real_data_dir) -> Path:
+    return real_data_dir / "spotify_youtube.csv"
+
+
+@pytest.fixture(scope="session")
+def sample_csv(tmp_path_factory) -> Path:
+    from ingestion.sample import write_sample_csv
+
+    return write_sample_csv(tmp_path_factory.mktemp("sample") / "sample.csv", SAMPLE_ROWS, SAMPLE_SEED)
+
+
+@pytest.fixture(scope="session")
+def built_warehouse_template(tmp_path_factory, sample_csv) -> Path:
+    """The sample ingested and `dbt build` run once per worker; copy it, never write it."""
+    from ingestion.kaggle_csv import ingest_csv
+    from orchestration.dbt import run_dbt
+
+    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
+    ingest_csv(sample_csv, path)
+    run_dbt(["build"], path)
+    return path
+
+
+@pytest.fixture
+def built_warehouse(built_warehouse_template, tmp_path, monkeypatch) -> Path:
+    """A private copy of the built sample warehouse; TUNEHOUSE_WAREHOUSE points at it."""
+    from warehouse import get_settings
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse_template, path)
+    monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(path))
+    get_settings.cache_clear()
+    return path
+
+
+@pytest.fixture
+def warehouse_path(tmp_path, monkeypatch) -> Path:
+    """An empty warehouse location; TUNEHOUSE_WAREHOUSE points at it."""
+    from warehouse import get_settings
+
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(path))
+    get_settings.cache_clear()
+    return path
