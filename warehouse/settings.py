@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,19 @@ class Settings(BaseSettings):
         gt=0,
         description="How long to keep retrying when another process holds the DuckDB write lock.",
     )
+
+    # Machine learning (ml/): dataset filters, seeds and tuning bounds
+    ml_seed: int = Field(default=42, description="Seed of every ML split, model and sweep (the report used 42).")
+    ml_official_only: bool = Field(
+        default=True, description="Train on official music videos only, as the report did."
+    )
+    ml_children: Literal["flag", "exclude"] = Field(
+        default="flag",
+        description="Children's music (the is_children flag): keep it as a feature ('flag') or drop those rows ('exclude').",
+    )
+    ml_cv_folds: int = Field(default=5, ge=2, le=20, description="Folds of the honest protocol's grouped CV.")
+    ml_optuna_trials: int = Field(default=20, ge=1, description="Optuna trials added per tuning run.")
+    ml_tsne_rows: int = Field(default=3000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
 
     # YouTube crawling
     youtube_api_key: SecretStr | None = Field(

@@ -1,0 +1,594 @@
+"""The one place that says what each ML task learns from: rows, target, features, scaling, split.
+
+Everything a model in ``ml/`` (and ``ml/deep/``) trains on comes from here:
+
+* :func:`load_track_features` reads ``marts.track_features`` into an Arrow-backed Polars
+  frame with DuckDB's ``.pl()`` on a read-only connection that is closed before any
+  computing starts, applies the dataset filters (official videos only, children's music
+  flagged or excluded) and derives the YouTube counts the tasks use (see
+  :func:`youtube_counts` for the crawled-vs-Kaggle rule) plus the :class:`DataVersion`
+  recorded in ``ml.runs``.
+* :data:`TASKS` defines every task once: its target, the report's feature set, the
+  honest feature set, the features that leak its target (and why), its scaler and the
+  report's split ratio.
+* :func:`prepare` turns a task + protocol into arrays (dropping rows with nulls, as the
+  report did, and all-null features such as ``published_year`` before a crawl), and
+  :func:`make_split` gives the split of a protocol:
+
+  - ``report``: the report's random hold-out (its ratio, ``random_state`` = seed), or the
+    full data for the descriptive OLS fits;
+  - ``honest``: grouped K-fold CV by artist (no artist in both train and test of a fold),
+    stratified for classification, with a spread over folds; a feature that leaks the
+    target raises :class:`LeakyFeatureError`.
+
+Seeds are fixed by ``Settings.ml_seed`` unless given, so every figure is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, train_test_split
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from warehouse import get_settings, read_connection
+
+
+class Protocol(StrEnum):
+    """How a model is evaluated: the report's way, or the honest way beside it."""
+
+    REPORT = "report"
+    HONEST = "honest"
+
+
+class DatasetError(ValueError):
+    """The warehouse has no usable rows for a task (one line, names the table/setting)."""
+
+
+class LeakyFeatureError(ValueError):
+    """The honest protocol was asked to use a feature that leaks the task's target."""
+
+    def __init__(self, task: str, feature: str, why: str):
+        super().__init__(f"task {task!r}: feature {feature!r} leaks the target ({why}); "
+                         "the honest protocol does not allow it")
+        self.task = task
+        self.feature = feature
+        self.why = why
+
+
+# --------------------------------------------------------------------------- columns
+
+#: The Spotify audio features the report calls "music features" (clustering, ch. 3).
+AUDIO_FEATURES: tuple[str, ...] = (
+    "danceability", "energy", "key", "loudness", "speechiness", "acousticness",
+    "instrumentalness", "liveness", "valence", "tempo", "duration_ms",
+)
+
+#: Kaggle count column -> the crawl's delta column (latest crawled count − Kaggle count).
+_COUNT_DELTAS: dict[str, str] = {"views": "delta_view", "likes": "delta_like", "comments": "delta_comment"}
+
+#: Everything measured on the YouTube video or Spotify track at crawl time: the counts the
+#: report's labels are built from. Used to declare leaks (a task whose target is built from
+#: views cannot use likes: both are engagement of the same video at the same moment).
+_ENGAGEMENT = (
+    "views", "likes", "comments", "stream", "log_views", "log_likes", "log_comments",
+    "log_stream", "view_count", "like_count", "comment_count", "log_view_count",
+    "delta_view", "delta_like", "delta_comment",
+)
+
+
+def youtube_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``view_count``/``like_count``/``comment_count``: the counts every task uses.
+
+    THE rule (the only place it is made): a count is the latest crawled count, i.e. the
+    Kaggle count plus the crawl's delta (``delta_view`` = latest crawled − Kaggle), when a
+    crawl measured the video; otherwise the Kaggle count stands in (as the report's
+    "viewCount" would be the Kaggle "Views" without a re-crawl). ``count_source`` says
+    which one each row got: ``crawl`` or ``kaggle``.
+    """
+    exprs = []
+    crawled = pl.lit(False)
+    for kaggle, delta in _COUNT_DELTAS.items():
+        name = {"views": "view_count", "likes": "like_count", "comments": "comment_count"}[kaggle]
+        if delta in frame.columns:
+            exprs.append(
+                pl.when(pl.col(delta).is_not_null())
+                .then(pl.col(kaggle) + pl.col(delta))
+                .otherwise(pl.col(kaggle))
+                .cast(pl.Float64)
+                .alias(name)
+            )
+            crawled = crawled | pl.col(delta).is_not_null()
+        else:
+            exprs.append(pl.col(kaggle).cast(pl.Float64).alias(name))
+    return frame.with_columns(*exprs).with_columns(
+        (pl.col("view_count") + 1).log().alias("log_view_count"),
+        pl.when(crawled).then(pl.lit("crawl")).otherwise(pl.lit("kaggle")).alias("count_source"),
+    )
+
+
+# --------------------------------------------------------------------------- data version
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Which Kaggle load and which YouTube crawl the features came from (for ml.runs)."""
+
+    kaggle_load_id: int | None
+    kaggle_file: str | None
+    kaggle_sha256: str | None
+    crawl_id: str | None
+    crawl_finished_at: str | None
+    rows: int
+
+    def as_dict(self) -> dict:
+        return {
+            "kaggle_load_id": self.kaggle_load_id,
+            "kaggle_file": self.kaggle_file,
+            "kaggle_sha256": self.kaggle_sha256,
+            "crawl_id": self.crawl_id,
+            "crawl_finished_at": self.crawl_finished_at,
+            "rows": self.rows,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    @property
+    def fingerprint(self) -> str:
+        """Short stable id of this data version (part of every split key)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
+def _table_exists(con, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def _latest_crawl(con) -> tuple[str | None, str | None]:
+    """The latest finished YouTube crawl in raw.crawl_runs, if the crawler has written any."""
+    if not _table_exists(con, "raw", "crawl_runs"):
+        return None, None
+    cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = 'crawl_runs'"
+    ).fetchall()]
+    id_col = next((c for c in ("crawl_id", "run_id", "id") if c in cols), None)
+    if id_col is None:
+        return None, None
+    order_col = next((c for c in ("finished_at", "ended_at", "started_at") if c in cols), id_col)
+    where = "WHERE finished_at IS NOT NULL" if "finished_at" in cols else ""
+    rows = con.execute(
+        f'SELECT CAST("{id_col}" AS VARCHAR), CAST("{order_col}" AS VARCHAR) FROM raw.crawl_runs '
+        f'{where} ORDER BY "{order_col}" DESC NULLS LAST LIMIT 1'
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class TrackData:
+    """The filtered feature rows (one per track) and the data version they came from."""
+
+    frame: pl.DataFrame
+    version: DataVersion
+    official_only: bool
+    children: str
+
+
+def load_track_features(
+    warehouse: Path | str | None = None,
+    *,
+    official_only: bool | None = None,
+    children: Literal["flag", "exclude"] | None = None,
+) -> TrackData:
+    """Read ``marts.track_features`` (read-only, connection closed on return) and filter it.
+
+    ``official_only`` and ``children`` default to ``Settings.ml_official_only`` /
+    ``Settings.ml_children``. Rows come sorted by ``track_id`` so every split is stable.
+    """
+    settings = get_settings()
+    official_only = settings.ml_official_only if official_only is None else official_only
+    children = settings.ml_children if children is None else children
+    if children not in ("flag", "exclude"):
+        raise DatasetError(f"children must be 'flag' or 'exclude', not {children!r} (TUNEHOUSE_ML_CHILDREN)")
+    with read_connection(warehouse) as con:
+        if not _table_exists(con, "marts", "track_features"):
+            raise DatasetError(
+                "marts.track_features does not exist in the warehouse; run dbt (`tunehouse demo` "
+                "or materialize marts/track_features) first"
+            )
+        # DuckDB 2.0: a relation (con.sql) hands Arrow batches to Polars without copying.
+        frame = con.sql("SELECT * FROM marts.track_features ORDER BY track_id").pl()
+        load = None
+        if _table_exists(con, "marts", "dim_tracks") and _table_exists(con, "raw", "kaggle_loads"):
+            # fetchall: DuckDB 2.0 refuses new work while a result is unfinished.
+            loads = con.execute(
+                "SELECT l.load_id, l.source_file, l.file_sha256 FROM raw.kaggle_loads l "
+                "WHERE l.load_id = (SELECT max(load_id) FROM marts.dim_tracks)"
+            ).fetchall()
+            load = loads[0] if loads else None
+        crawl_id, crawl_at = _latest_crawl(con)
+    if official_only:
+        frame = frame.filter(pl.col("is_official_video"))
+    if children == "exclude":
+        frame = frame.filter(~pl.col("is_children"))
+    if frame.height == 0:
+        raise DatasetError(
+            "marts.track_features has no rows after the ML filters "
+            f"(official_only={official_only}, children={children!r})"
+        )
+    frame = youtube_counts(frame).with_columns(
+        # The report turned Artist into an integer index for KNN; rank keeps it stable.
+        pl.col("artist").rank("dense").cast(pl.Int64).alias("artist_code"),
+        pl.col("licensed").cast(pl.Float64),
+        pl.col("is_official_video").cast(pl.Float64),
+        pl.col("is_children").cast(pl.Float64),
+    )
+    version = DataVersion(
+        kaggle_load_id=int(load[0]) if load else None,
+        kaggle_file=load[1] if load else None,
+        kaggle_sha256=load[2] if load else None,
+        crawl_id=crawl_id,
+        crawl_finished_at=crawl_at,
+        rows=frame.height,
+    )
+    return TrackData(frame=frame, version=version, official_only=official_only, children=children)
+
+
+# --------------------------------------------------------------------------- tasks
+
+TaskKind = Literal["classification", "regression", "clustering"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One learning problem, defined once.
+
+    ``target`` is a column of the loaded frame. For a label task (``threshold='mean'``)
+    the label is ``target > mean(target over the reference rows)``: the report took the
+    mean over all rows; the honest protocol takes it over each fold's training rows so
+    the test rows never set their own threshold.
+    """
+
+    name: str
+    kind: TaskKind
+    description: str
+    report_features: tuple[str, ...]
+    honest_features: tuple[str, ...]
+    target: str | None = None
+    threshold: Literal["mean"] | None = None
+    leaky: Mapping[str, str] = field(default_factory=dict)
+    scaler: Literal["standard", "minmax"] | None = "standard"
+    report_test_size: float | None = 0.2  # None = the report fitted on all rows
+    report_source: str = ""
+
+    def features(self, protocol: Protocol | str) -> tuple[str, ...]:
+        return self.report_features if Protocol(protocol) is Protocol.REPORT else self.honest_features
+
+    def check_features(self, protocol: Protocol | str, features: Sequence[str]) -> None:
+        """Raise LeakyFeatureError for the first leaky feature under the honest protocol."""
+        if Protocol(protocol) is not Protocol.HONEST:
+            return
+        for name in features:
+            if name in self.leaky:
+                raise LeakyFeatureError(self.name, name, self.leaky[name])
+
+    def make_scaler(self):
+        """A fresh scaler of the kind the report used for this task (fit on train rows only)."""
+        if self.scaler == "standard":
+            return StandardScaler()
+        if self.scaler == "minmax":
+            return MinMaxScaler()
+        return None
+
+
+def _leaks(columns: Sequence[str], why: str) -> dict[str, str]:
+    return {c: why for c in columns}
+
+
+_GAP_WHY = "the label is (stream - view_count) > mean; stream and every YouTube count of the same video are part of it or move with it"
+_VIEWS_WHY = "it is measured on the same video at the same time as the target view count"
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task(
+            name="music_clusters",
+            kind="clustering",
+            description="Clusters of tracks by their Spotify audio features (report ch. 3).",
+            report_features=AUDIO_FEATURES,
+            honest_features=AUDIO_FEATURES,
+            scaler="standard",
+            report_test_size=None,
+            report_source="ch. 3-1 (K-Means k=4, DBSCAN minPts=100 eps=6)",
+        ),
+        *[
+            Task(
+                name=f"ols_{target}",
+                kind="regression",
+                description=f"OLS of {target} on Spotify streams (report ch. 4-1-1).",
+                report_features=("stream",),
+                honest_features=("stream",),
+                target=target,
+                scaler=None,
+                report_test_size=None,
+                leaky=_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
+                report_source="ch. 4-1-1",
+            )
+            for target in ("view_count", "like_count", "comment_count")
+        ],
+        Task(
+            name="stream_from_youtube",
+            kind="regression",
+            description="Spotify streams from YouTube view/like/comment counts (report ch. 4-1-2).",
+            report_features=("view_count", "like_count", "comment_count"),
+            honest_features=("view_count", "like_count", "comment_count"),
+            target="stream",
+            scaler=None,
+            report_test_size=0.1,
+            leaky=_leaks(("log_stream",), "it is the target on a log scale"),
+            report_source="ch. 4-1-2 (9:1 split, random_state=42)",
+        ),
+        Task(
+            name="views_knn",
+            kind="regression",
+            description="YouTube views from music features and streams, KNN (report ch. 4-1-3).",
+            report_features=(
+                "artist_code", *AUDIO_FEATURES, "licensed", "is_official_video", "stream",
+                "is_children", "published_year",
+            ),
+            honest_features=(*AUDIO_FEATURES, "licensed", "stream", "is_children", "published_year"),
+            target="view_count",
+            scaler="minmax",
+            report_test_size=0.2,
+            leaky={
+                **_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
+                "artist_code": "an artist identifier: across a random split it lets the model "
+                               "look up the same artist's other videos",
+            },
+            report_source="ch. 4-1-3 (16 features, NRMSE = RMSE/(max-min))",
+        ),
+        Task(
+            name="stream_gap_label",
+            kind="classification",
+            description="Label: does a track's Spotify-minus-YouTube gap exceed the mean gap? (report ch. 5)",
+            report_features=(*AUDIO_FEATURES, "stream", "is_children", "published_year"),
+            honest_features=(*AUDIO_FEATURES, "licensed", "is_children", "published_year"),
+            target="stream_gap",
+            threshold="mean",
+            scaler="standard",
+            report_test_size=0.2,
+            leaky=_leaks(_ENGAGEMENT, _GAP_WHY),
+            report_source="ch. 5-1 (8:2 split), ch. 6-2 (GridSearchCV)",
+        ),
+        Task(
+            name="views_above_mean_svm",
+            kind="classification",
+            description="The report's SVM kernel-trick variant: log views above their mean from "
+                        "Stream, Likes and Stream²+Likes² (report ch. 5-1-4).",
+            report_features=("stream", "like_count", "stream_likes_sq"),
+            honest_features=("stream", "like_count", "stream_likes_sq"),
+            target="log_view_count",
+            threshold="mean",
+            scaler="standard",
+            report_test_size=0.3,
+            leaky={
+                **_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
+                "stream_likes_sq": "it is built from like_count, which " + _VIEWS_WHY,
+            },
+            report_source="ch. 5-1-4 (7:3 split, linear SVC, accuracy ~0.89)",
+        ),
+    ]
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise DatasetError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}") from None
+
+
+def _derived(frame: pl.DataFrame) -> pl.DataFrame:
+    """Columns some tasks need that are not in the mart."""
+    extra = []
+    if "stream_gap" not in frame.columns:
+        extra.append((pl.col("stream") - pl.col("view_count")).alias("stream_gap"))
+    if "stream_likes_sq" not in frame.columns:
+        # The report's "kernel trick" third dimension, x² + y² of the raw counts.
+        extra.append((pl.col("stream") ** 2 + pl.col("like_count") ** 2).alias("stream_likes_sq"))
+    return frame.with_columns(*extra) if extra else frame
+
+
+# --------------------------------------------------------------------------- prepared data
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Rows and arrays of one task under one protocol, ready for a model.
+
+    ``X`` is unscaled (scale inside each fold with ``task.make_scaler()``); ``score`` is the
+    raw target column (continuous); use :meth:`y` for the target of a fold.
+    """
+
+    task: Task
+    protocol: Protocol
+    features: tuple[str, ...]
+    dropped_features: dict[str, str]
+    frame: pl.DataFrame
+    X: np.ndarray
+    score: np.ndarray | None
+    groups: np.ndarray
+    track_ids: np.ndarray
+    video_ids: np.ndarray
+    version: DataVersion
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    def threshold(self, reference: np.ndarray | None = None) -> float | None:
+        """The label threshold (mean of the target over ``reference`` rows, or all rows)."""
+        if self.task.threshold is None or self.score is None:
+            return None
+        values = self.score if reference is None else self.score[reference]
+        return float(np.mean(values))
+
+    def y(self, reference: np.ndarray | None = None) -> np.ndarray:
+        """Target of every row; for label tasks thresholded on the ``reference`` rows' mean."""
+        if self.score is None:
+            raise DatasetError(f"task {self.task.name!r} has no target")
+        if self.task.threshold is None:
+            return self.score
+        return (self.score > self.threshold(reference)).astype(np.int64)
+
+
+def prepare(
+    task: Task | str,
+    protocol: Protocol | str,
+    data: TrackData,
+    features: Sequence[str] | None = None,
+) -> TaskData:
+    """Select the task's rows and features for a protocol.
+
+    Features default to the protocol's set; under ``honest`` a leaky one raises
+    :class:`LeakyFeatureError`. Features that are null in every row (e.g.
+    ``published_year`` before any crawl) are dropped and listed in ``dropped_features``;
+    then rows with a null in a feature or the target are dropped, as the report did.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    protocol = Protocol(protocol)
+    chosen = tuple(features) if features is not None else task.features(protocol)
+    task.check_features(protocol, chosen)
+    frame = _derived(data.frame)
+    missing = [c for c in chosen if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"task {task.name!r}: feature column(s) {', '.join(missing)} not in marts.track_features")
+    dropped = {c: "null in every row" for c in chosen if frame[c].null_count() == frame.height}
+    used = tuple(c for c in chosen if c not in dropped)
+    needed = list(used) + ([task.target] if task.target else [])
+    frame = frame.drop_nulls(subset=needed)
+    frame = frame.filter(pl.all_horizontal([pl.col(c).cast(pl.Float64).is_finite() for c in needed]))
+    if frame.height < 20:
+        raise DatasetError(
+            f"task {task.name!r}: only {frame.height} rows have every feature and the target "
+            f"({', '.join(needed)}); need at least 20"
+        )
+    X = frame.select([pl.col(c).cast(pl.Float64) for c in used]).to_numpy()
+    score = frame[task.target].cast(pl.Float64).to_numpy() if task.target else None
+    return TaskData(
+        task=task,
+        protocol=protocol,
+        features=used,
+        dropped_features=dropped,
+        frame=frame,
+        X=np.ascontiguousarray(X),
+        score=score,
+        groups=frame["artist"].to_numpy(),
+        track_ids=frame["track_id"].to_numpy(),
+        video_ids=frame["video_id"].to_numpy(),
+        version=data.version,
+    )
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    train: np.ndarray  # row positions into TaskData
+    test: np.ndarray
+
+
+@dataclass(frozen=True)
+class Split:
+    """The evaluation split of a task under a protocol (stored in ml.splits by split_key)."""
+
+    key: str
+    task: str
+    protocol: Protocol
+    seed: int
+    folds: tuple[Fold, ...]
+    description: str
+
+    @property
+    def is_cv(self) -> bool:
+        return len(self.folds) > 1
+
+
+def make_split(td: TaskData, seed: int | None = None, n_folds: int | None = None) -> Split:
+    """The protocol's split for prepared task data.
+
+    * report: one random hold-out with the report's ratio (``random_state=seed``), or one
+      "fold" with every row in train and none in test when the report fitted on all rows;
+    * honest: ``n_folds`` grouped folds by artist (StratifiedGroupKFold for labels), so no
+      artist is in both train and test of any fold.
+    """
+    settings = get_settings()
+    seed = settings.ml_seed if seed is None else seed
+    n_folds = settings.ml_cv_folds if n_folds is None else n_folds
+    rows = np.arange(td.n)
+    task = td.task
+    if td.protocol is Protocol.REPORT:
+        if task.report_test_size is None:
+            folds = (Fold(0, rows, rows[:0]),)
+            desc = "report: fitted on all rows (no hold-out), as the report did"
+        else:
+            train, test = train_test_split(rows, test_size=task.report_test_size, random_state=seed)
+            folds = (Fold(0, np.sort(train), np.sort(test)),)
+            ratio = round((1 - task.report_test_size) * 10)
+            desc = f"report: random {ratio}:{10 - ratio} hold-out, random_state={seed}"
+    else:
+        n_groups = len(np.unique(td.groups))
+        if n_groups < 2:
+            raise DatasetError(f"task {task.name!r}: the honest protocol needs at least 2 artists, got {n_groups}")
+        k = min(n_folds, n_groups)
+        if task.kind == "classification":
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            it = splitter.split(td.X, td.y(), td.groups)
+        else:
+            splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            it = splitter.split(td.X, groups=td.groups)
+        folds = tuple(Fold(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it))
+        desc = f"honest: {k}-fold CV grouped by artist, seed={seed}"
+    digest = hashlib.sha256(
+        json.dumps([task.name, td.protocol.value, seed, len(folds), td.version.fingerprint,
+                    int(td.track_ids.sum()), td.n]).encode()
+    ).hexdigest()[:16]
+    return Split(key=digest, task=task.name, protocol=td.protocol, seed=seed, folds=folds, description=desc)
+
+
+def split_frame(td: TaskData, split: Split) -> pl.DataFrame:
+    """ml.splits rows of a split: one row per (fold, track) with its role."""
+    parts = []
+    for fold in split.folds:
+        for role, idx in (("train", fold.train), ("test", fold.test)):
+            if len(idx) == 0:
+                continue
+            parts.append(pl.DataFrame({
+                "split_key": split.key,
+                "task": split.task,
+                "protocol": split.protocol.value,
+                "seed": split.seed,
+                "fold": fold.index,
+                "track_id": td.track_ids[idx].astype(np.int64),
+                "artist": td.groups[idx],
+                "role": role,
+            }))
+    return pl.concat(parts)

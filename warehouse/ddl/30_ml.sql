@@ -1,0 +1,82 @@
+-- Schema ml: every model run, its metrics, predictions, splits, figures and cluster labels.
+-- Written by ml.tracking in short transactions; read by the HTML report and by SQL users.
+CREATE SCHEMA IF NOT EXISTS ml;
+
+-- One row per training run of one model under one protocol.
+CREATE TABLE IF NOT EXISTS ml.runs (
+    run_id          VARCHAR PRIMARY KEY,  -- uuid4 hex
+    asset           VARCHAR NOT NULL,     -- Dagster asset (or CLI group) that ran it, e.g. ml/classification
+    family          VARCHAR NOT NULL,     -- clustering | regression | classification | tuning | deep...
+    model           VARCHAR NOT NULL,     -- e.g. random_forest, knn_regression, majority_class
+    task            VARCHAR,              -- ml.datasets task name, e.g. stream_gap_label
+    protocol        VARCHAR NOT NULL,     -- report | honest
+    params          JSON,                 -- hyper-parameters and feature list
+    data_version    JSON,                 -- which Kaggle load and which YouTube crawl the features came from
+    kaggle_load_id  INTEGER,
+    crawl_id        VARCHAR,              -- null when no crawl exists (Kaggle counts stand in)
+    split_key       VARCHAR,              -- ml.splits.split_key of the split it was evaluated on
+    seed            INTEGER,
+    status          VARCHAR NOT NULL,     -- running | succeeded | failed | skipped
+    status_reason   VARCHAR,              -- why a run was skipped or failed
+    started_at      TIMESTAMPTZ NOT NULL,
+    finished_at     TIMESTAMPTZ,
+    duration_s      DOUBLE
+);
+
+-- Metrics of a run. split: train | test | cv_mean | cv_std | cv_fold | full | published
+-- ('published' = the report's own figure for the same model, with its source in note).
+-- step: the x of a curve (k of an elbow sweep, K of a KNN sweep, epoch, CV fold); null otherwise.
+CREATE TABLE IF NOT EXISTS ml.metrics (
+    run_id    VARCHAR NOT NULL,
+    metric    VARCHAR NOT NULL,
+    split     VARCHAR NOT NULL,
+    value     DOUBLE,
+    step      INTEGER,
+    note      VARCHAR,
+    logged_at TIMESTAMPTZ NOT NULL
+);
+
+-- Out-of-sample predictions per track (test rows of a hold-out split, or every row of
+-- an out-of-fold cross-validation). Join to marts.track_features on track_id.
+CREATE TABLE IF NOT EXISTS ml.predictions (
+    run_id      VARCHAR NOT NULL,
+    track_id    BIGINT NOT NULL,
+    video_id    VARCHAR,
+    split       VARCHAR NOT NULL,   -- test | oof (out of fold)
+    fold        INTEGER,            -- CV fold the row was predicted in; null for a hold-out
+    actual      DOUBLE,
+    prediction  DOUBLE NOT NULL,
+    probability DOUBLE              -- P(class 1) for binary classifiers
+);
+
+-- The rows of every split that a run used: which track was in train or test of which fold.
+-- Shared by all runs with the same split_key (task, protocol, seed, data version).
+CREATE TABLE IF NOT EXISTS ml.splits (
+    split_key VARCHAR NOT NULL,
+    task      VARCHAR NOT NULL,
+    protocol  VARCHAR NOT NULL,
+    seed      INTEGER NOT NULL,
+    fold      INTEGER NOT NULL,     -- 0 for a single hold-out split
+    track_id  BIGINT NOT NULL,
+    artist    VARCHAR,
+    role      VARCHAR NOT NULL      -- train | test
+);
+
+-- Files a run produced (figures, summaries, studies), under Settings.reports_dir.
+CREATE TABLE IF NOT EXISTS ml.artifacts (
+    run_id      VARCHAR NOT NULL,
+    name        VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,   -- png | html | txt | json | db
+    path        VARCHAR NOT NULL,
+    title       VARCHAR,
+    published   VARCHAR,            -- what the report showed for the same figure (text), if anything
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+-- Cluster label per track of a clustering run (-1 = DBSCAN noise).
+CREATE TABLE IF NOT EXISTS ml.track_clusters (
+    run_id    VARCHAR NOT NULL,
+    model     VARCHAR NOT NULL,     -- kmeans | dbscan
+    track_id  BIGINT NOT NULL,
+    cluster   INTEGER NOT NULL
+);
