@@ -1,0 +1,429 @@
+"""The emulator's HTTP side: GET /youtube/v3/videos as the real API answers it.
+
+- Shape: kind, etag, pageInfo, items[{kind, etag, id, snippet, statistics}], counts as
+  strings, likeCount/commentCount left out when hidden; only the requested parts.
+- Keys: no key -> 403 (free, like the real API: no project to charge); an unknown key ->
+  400 with today's API_KEY_INVALID body.
+- Quota: every keyed request costs 1 unit of the emulated Pacific day; past the daily
+  limit -> 403 quotaExceeded (not charged).
+- Faults (rates drawn from a seeded generator): 5xx backendError, 403/429 rate limits,
+  dropped connections (closed without an answer), latency per request.
+- Time: the Date header follows the emulated clock, which runs at real speed from
+  `start` and can be moved forward through the admin endpoints under /_emulator/:
+  GET/POST clock ({"advance_days": 1} or {"now": ISO}), POST faults, POST quota
+  ({"daily_limit": n}), GET stats.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ingestion.youtube.apiclock import api_day
+from ingestion.youtube.emulator.universe import KAGGLE_OBSERVED_AT, VideoState, VideoUniverse
+from ingestion.youtube.redaction import redact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_KEY = "emulator-key"
+API_PREFIX = "/youtube/v3"
+ADMIN_PREFIX = "/_emulator"
+KNOWN_PARTS = {"id", "snippet", "statistics", "contentDetails", "status", "localizations",
+               "player", "recordingDetails", "topicDetails", "liveStreamingDetails", "paidProductPlacementDetails"}
+MAX_IDS = 50
+
+_QUOTA_MESSAGE = (
+    'The request cannot be completed because you have exceeded your '
+    '<a href="/youtube/v3/getting-started#quota">quota</a>.'
+)
+
+
+def _google_error(code: int, message: str, reason: str, domain: str, status: str | None = None,
+                  details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "errors": [{"message": message, "domain": domain, "reason": reason}],
+    }
+    if status:
+        error["status"] = status
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def quota_exceeded_body() -> dict[str, Any]:
+    return _google_error(403, _QUOTA_MESSAGE, "quotaExceeded", "youtube.quota")
+
+
+def key_invalid_body() -> dict[str, Any]:
+    message = "API key not valid. Please pass a valid API key."
+    return _google_error(
+        400, message, "badRequest", "global", "INVALID_ARGUMENT",
+        [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+          "domain": "googleapis.com", "metadata": {"service": "youtube.googleapis.com"}}],
+    )
+
+
+def missing_key_body() -> dict[str, Any]:
+    message = (
+        "Method doesn't allow unregistered callers (callers without established identity). "
+        "Please use API Key or other form of API consumer identity to call this API."
+    )
+    return _google_error(403, message, "forbidden", "global", "PERMISSION_DENIED")
+
+
+def rate_limited_body(status: int) -> dict[str, Any]:
+    if status == 429:
+        return _google_error(429, "Too many requests.", "userRateLimitExceeded", "usageLimits", "RESOURCE_EXHAUSTED")
+    return _google_error(403, "Rate Limit Exceeded", "rateLimitExceeded", "usageLimits")
+
+
+def server_error_body(status: int) -> dict[str, Any]:
+    if status == 503:
+        return _google_error(503, "The service is currently unavailable.", "backendError", "global", "UNAVAILABLE")
+    return _google_error(500, "Internal error encountered.", "backendError", "global", "INTERNAL")
+
+
+def _etag(*parts: object) -> str:
+    digest = hashlib.sha1("|".join(map(str, parts)).encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:27]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def video_item(state: VideoState, parts: set[str]) -> dict[str, Any]:
+    """A videos.list item with the requested parts (counts are strings, as the API sends)."""
+    item: dict[str, Any] = {"kind": "youtube#video", "etag": _etag(state), "id": state.video_id}
+    if "snippet" in parts:
+        vid = state.video_id
+        item["snippet"] = {
+            "publishedAt": _iso(state.published_at),
+            "channelId": state.channel_id,
+            "title": state.title,
+            "description": "",
+            "thumbnails": {
+                name: {"url": f"https://i.ytimg.com/vi/{vid}/{file}.jpg", "width": w, "height": h}
+                for name, file, w, h in (
+                    ("default", "default", 120, 90), ("medium", "mqdefault", 320, 180),
+                    ("high", "hqdefault", 480, 360),
+                )
+            },
+            "channelTitle": state.channel_title,
+            "categoryId": "10",
+            "liveBroadcastContent": "none",
+            "localized": {"title": state.title, "description": ""},
+        }
+    if "statistics" in parts:
+        stats = {"viewCount": str(state.view_count)}
+        if state.like_count is not None:
+            stats["likeCount"] = str(state.like_count)
+        stats["favoriteCount"] = "0"
+        if state.comment_count is not None:
+            stats["commentCount"] = str(state.comment_count)
+        item["statistics"] = stats
+    return item
+
+
+@dataclass
+class Faults:
+    """Injected failures, as shares of keyed requests, plus latency per request."""
+
+    server_error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value < 0 or (f.name.endswith("_rate") and value > 1):
+                raise ValueError(f"emulator fault {f.name}={value} is out of range")
+
+
+class EmulatorState:
+    """Clock, quota, faults and counters, shared by the request threads."""
+
+    def __init__(self, universe: VideoUniverse, api_keys: set[str], daily_quota: int, faults: Faults,
+                 start: datetime, seed: int):
+        self.universe = universe
+        self.api_keys = api_keys
+        self.daily_quota = daily_quota
+        self.faults = faults
+        self._start = start
+        self._started_monotonic = time.monotonic()
+        self._moved = timedelta(0)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.quota_used: Counter[str] = Counter()
+        self.responses: Counter[str] = Counter()
+
+    def now(self) -> datetime:
+        with self._lock:
+            moved = self._moved
+        return self._start + moved + timedelta(seconds=time.monotonic() - self._started_monotonic)
+
+    def move_clock(self, *, advance: timedelta | None = None, to: datetime | None = None) -> datetime:
+        with self._lock:
+            if advance is not None:
+                if advance < timedelta(0):
+                    raise ValueError("the emulated clock only moves forward")
+                self._moved += advance
+            if to is not None:
+                current = self._start + self._moved + timedelta(seconds=time.monotonic() - self._started_monotonic)
+                if to < current:
+                    raise ValueError("the emulated clock only moves forward")
+                self._moved += to - current
+        return self.now()
+
+    def draw(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def charge(self, day: str) -> bool:
+        """Spend one unit of `day`; False (nothing spent) when the day's quota is used up."""
+        with self._lock:
+            if self.quota_used[day] >= self.daily_quota:
+                return False
+            self.quota_used[day] += 1
+            return True
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self.responses[outcome] += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "now": _iso(self._start + self._moved + timedelta(seconds=time.monotonic() - self._started_monotonic)),
+                "daily_quota": self.daily_quota,
+                "quota_used": dict(self.quota_used),
+                "responses": dict(self.responses),
+                "faults": asdict(self.faults),
+                "videos": len(self.universe),
+            }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+    server: _Server
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return format_datetime(self.server.state.now(), usegmt=True)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("emulator %s", redact(format % args))
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        url = urlsplit(self.path)
+        if url.path.rstrip("/") == f"{API_PREFIX}/videos":
+            self._videos(parse_qs(url.query, keep_blank_values=True))
+        elif url.path == f"{ADMIN_PREFIX}/clock":
+            now = self.server.state.now()
+            self._send_json(200, {"now": _iso(now), "api_day": api_day(now).isoformat()})
+        elif url.path == f"{ADMIN_PREFIX}/stats":
+            self._send_json(200, self.server.state.stats())
+        else:
+            self._send_json(404, _google_error(404, "Not Found", "notFound", "global", "NOT_FOUND"))
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            state = self.server.state
+            if url.path == f"{ADMIN_PREFIX}/clock":
+                now = state.move_clock(
+                    advance=timedelta(days=float(body["advance_days"])) if "advance_days" in body else None,
+                    to=datetime.fromisoformat(body["now"]) if "now" in body else None,
+                )
+                self._send_json(200, {"now": _iso(now), "api_day": api_day(now).isoformat()})
+            elif url.path == f"{ADMIN_PREFIX}/faults":
+                state.faults = Faults(**{**asdict(state.faults), **body})
+                self._send_json(200, asdict(state.faults))
+            elif url.path == f"{ADMIN_PREFIX}/quota":
+                state.daily_quota = int(body["daily_limit"])
+                self._send_json(200, {"daily_quota": state.daily_quota})
+            else:
+                self._send_json(404, _google_error(404, "Not Found", "notFound", "global", "NOT_FOUND"))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send_json(400, _google_error(400, f"bad admin request: {exc}", "badRequest", "global"))
+
+    def _videos(self, query: dict[str, list[str]]) -> None:
+        state = self.server.state
+        faults = state.faults
+        if faults.latency_s:
+            time.sleep(faults.latency_s)
+        key = (query.get("key") or [""])[0]
+        if not key:
+            state.count("403 forbidden")
+            self._send_json(403, missing_key_body())
+            return
+        if key not in state.api_keys:
+            state.count("400 API_KEY_INVALID")
+            self._send_json(400, key_invalid_body())
+            return
+        now = state.now()
+        if not state.charge(api_day(now).isoformat()):
+            state.count("403 quotaExceeded")
+            self._send_json(403, quota_exceeded_body())
+            return
+        roll = state.draw()
+        if roll < faults.drop_rate:
+            state.count("dropped")
+            self.close_connection = True  # hang up without an answer
+            return
+        roll -= faults.drop_rate
+        if roll < faults.server_error_rate:
+            status = 503 if state.draw() < 0.5 else 500
+            state.count(f"{status} backendError")
+            self._send_json(status, server_error_body(status))
+            return
+        roll -= faults.server_error_rate
+        if roll < faults.rate_limit_rate:
+            status = 429 if state.draw() < 0.5 else 403
+            state.count(f"{status} rateLimit")
+            self._send_json(status, rate_limited_body(status), {"Retry-After": "0"} if status == 429 else None)
+            return
+        parts = {p.strip() for p in ",".join(query.get("part") or []).split(",") if p.strip()}
+        if not parts:
+            state.count("400 required")
+            self._send_json(400, _google_error(400, "Required parameter: part", "required", "global", "INVALID_ARGUMENT"))
+            return
+        unknown = parts - KNOWN_PARTS
+        if unknown:
+            state.count("400 unknownPart")
+            self._send_json(400, _google_error(
+                400, f"'{sorted(unknown)[0]}'", "unknownPart", "youtube.part", "INVALID_ARGUMENT"))
+            return
+        ids = [v for v in ",".join(query.get("id") or []).split(",") if v]
+        if len(ids) > MAX_IDS:
+            state.count("400 badRequest")
+            self._send_json(400, _google_error(
+                400, f"The request specifies more than {MAX_IDS} ids.", "badRequest", "youtube.parameter",
+                "INVALID_ARGUMENT"))
+            return
+        items = []
+        for video_id in dict.fromkeys(ids):
+            video = state.universe.state(video_id, now)
+            if video is not None:
+                items.append(video_item(video, parts))
+        state.count("200")
+        self._send_json(200, {
+            "kind": "youtube#videoListResponse",
+            "etag": _etag(now.date(), *ids),
+            "items": items,
+            "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
+        })
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: EmulatorState):
+        super().__init__(address, _Handler)
+        self.state = state
+
+
+class EmulatorServer:
+    """The emulator on loopback, served from a background thread.
+
+    with EmulatorServer(universe) as emu:
+        emu.base_url  # -> http://127.0.0.1:PORT/youtube/v3
+        emu.advance_days(1)
+    """
+
+    def __init__(
+        self,
+        universe: VideoUniverse,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: set[str] | None = None,
+        daily_quota: int = 10_000,
+        faults: Faults | None = None,
+        start: datetime | None = None,
+        seed: int = 7,
+    ):
+        self.state = EmulatorState(
+            universe,
+            api_keys or {DEFAULT_API_KEY},
+            daily_quota,
+            faults or Faults(),
+            start or (KAGGLE_OBSERVED_AT + timedelta(days=1)),
+            seed,
+        )
+        self._httpd = _Server((host, port), self.state)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def root_url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + API_PREFIX
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="youtube-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Conveniences for in-process callers; out-of-process callers use the admin endpoints.
+    def now(self) -> datetime:
+        return self.state.now()
+
+    def advance_days(self, days: float) -> datetime:
+        return self.state.move_clock(advance=timedelta(days=days))
+
+    def set_faults(self, faults: Faults) -> None:
+        self.state.faults = faults
