@@ -1,0 +1,74 @@
+"""The `tunehouse` CLI as a user runs it: a real subprocess on a real warehouse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+COMMANDS = ["demo", "ingest", "build", "sql", "ui"]
+
+
+def tunehouse(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_everywhere(command):
+    proc = tunehouse(*([command] if command else []), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage" in proc.stdout
+    if command is not None:
+        assert "--warehouse" in proc.stdout
+
+
+def test_sql_prints_table_csv_and_json_from_a_read_only_connection(built_warehouse):
+    query = "select track_id, artist, views from marts.dim_tracks order by track_id limit 5"
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        expected = con.execute(query).fetchall()
+    as_csv = tunehouse("sql", query, "--format", "csv", "--warehouse", str(built_warehouse))
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.reader(io.StringIO(as_csv.stdout)))
+    assert rows[0] == ["track_id", "artist", "views"]
+    assert [(int(a), b, int(c) if c else None) for a, b, c in rows[1:]] == expected
+    as_json = tunehouse("sql", query, "--format", "json", "--warehouse", str(built_warehouse))
+    assert [(r["track_id"], r["artist"], r["views"]) for r in json.loads(as_json.stdout)] == expected
+    table = tunehouse("sql", "select count(*) as n from marts.dim_tracks", "--warehouse", str(built_warehouse))
+    assert table.returncode == 0 and "1000" in table.stdout and "(1 row)" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [("delete from marts.dim_tracks", "read-only"), ("select * from no_such_table", "no_such_table")],
+)
+def test_sql_errors_are_one_line_and_change_nothing(built_warehouse, query, fragment):
+    proc = tunehouse("sql", query, "--warehouse", str(built_warehouse))
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: SQL error") and fragment in lines[0], proc.stderr
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from marts.dim_tracks").fetchone() == (1000,)
+
+
+def test_missing_warehouse_is_a_clear_error(tmp_path):
+    proc = tunehouse("sql", "select 1", "--warehouse", str(tmp_path / "none.duckdb"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist yet" in proc.stderr
+
+
+def test_ingest_then_build_from_the_cli(sample_csv, warehouse_path):
+    ingest = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path))
+    assert ingest.returncode == 0, ingest.stderr
+    assert "loaded as load 1: 1000 rows, 0 quarantined" in ingest.stdout
+    again = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path))
+    assert "already loaded as load 1" in again.stdout
+    build = tunehouse("build", "--warehouse", str(warehouse_path))
+    assert build.returncode == 0, build.stderr
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from marts.dim_tracks").fetchone() == (1000,)
