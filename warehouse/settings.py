@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     ml_cv_folds: int = Field(default=5, ge=2, le=20, description="Folds of the honest protocol's grouped CV.")
     ml_optuna_trials: int = Field(default=20, ge=1, description="Optuna trials added per tuning run.")
     ml_tsne_rows: int = Field(default=3000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
+    tabpfn_model_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TABPFN_MODEL_PATH", "TUNEHOUSE_TABPFN_MODEL_PATH"),
+        description="TabPFN checkpoint file, or a folder with TabPFN's default checkpoint names; "
+        "unset: TabPFN's own cache folder. Without weights the TabPFN runs are stored as skipped.",
+    )
 
     # YouTube crawling
     youtube_api_key: SecretStr | None = Field(
