@@ -12,7 +12,7 @@ from typing import Any
 from dagster import AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
 
-from warehouse import DBT_PROJECT_DIR
+from warehouse import DBT_PROJECT_DIR, get_settings
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -40,13 +40,23 @@ def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
     return False
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+def ensure_manifest(project: DbtProject = dbt_project, force: bool = False) -> Path:
     """`dbt parse` when the manifest is missing or older than the project files.
 
     Parsing reads no data and takes no DuckDB lock; dagster-dbt guards concurrent parses.
+    It parses with the configured warehouse path because dbt's partial parsing (which
+    dagster-dbt reuses in every invocation) is only valid for the same profile.
     """
-    if manifest_is_stale(project):
-        project.preparer.prepare(project)
+    if force or manifest_is_stale(project):
+        env_before = os.environ.get("TUNEHOUSE_WAREHOUSE")
+        os.environ["TUNEHOUSE_WAREHOUSE"] = str(get_settings().warehouse.resolve())
+        try:
+            project.preparer.prepare(project)
+        finally:
+            if env_before is None:
+                os.environ.pop("TUNEHOUSE_WAREHOUSE", None)
+            else:
+                os.environ["TUNEHOUSE_WAREHOUSE"] = env_before
     return project.manifest_path
 
 
