@@ -42,8 +42,9 @@ def _root_message(error) -> str:
     while error.cause is not None:
         error = error.cause
     message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
-    prefix = f"{error.cls_name}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    # "pkg.module.ClsName: text" or "ClsName: text" -> "text"
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else message
 
 
 def run_job(name: str, run_config: dict[str, Any] | None = None, quiet: bool = True) -> JobOutcome:

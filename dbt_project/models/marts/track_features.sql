@@ -1,11 +1,27 @@
--- The ML-ready table: one row per Kaggle row, audio features, counts and log-counts.
--- Snapshot-derived features (published_year, deltas, growth) join here once crawls exist.
+-- The ML-ready table: one row per Kaggle row, audio features, counts and log-counts,
+-- plus features from the YouTube snapshots (null for videos never crawled).
 with tracks as (
     select * from {{ ref('stg_tracks') }}
 ),
 
 dim as (
     select track_id, is_official_video, is_children from {{ ref('dim_tracks') }}
+),
+
+videos as (
+    select * from {{ ref('dim_videos') }}
+),
+
+latest_growth as (
+    select video_id, views_per_day
+    from (
+        select
+            video_id,
+            views_per_day,
+            row_number() over (partition by video_id order by observed_at desc, commit_seq desc) as recency
+        from {{ ref('video_growth') }}
+    ) as ranked
+    where recency = 1
 )
 
 select
@@ -37,7 +53,25 @@ select
     ln(1 + tracks.likes) as log_likes,
     ln(1 + tracks.comments) as log_comments,
     ln(1 + tracks.stream) as log_stream,
-    -- Known only from a YouTube crawl (snippet.publishedAt); null until one exists.
-    cast(null as integer) as published_year
+    -- Year of snippet.publishedAt (UTC) of the latest available snapshot. (The report's
+    -- code filled publishedYear with the is_children rule by mistake.)
+    videos.published_year,
+    -- Latest available snapshot minus this row's Kaggle counts, as in the report.
+    videos.view_count - tracks.views as delta_view,
+    videos.like_count - tracks.likes as delta_like,
+    videos.comment_count - tracks.comments as delta_comment,
+    {{ days_between('videos.published_at', 'videos.last_available_at') }} as video_age_days,
+    case when {{ days_between(kaggle_observed_at(), 'videos.last_available_at') }} > 0
+        then (videos.view_count - tracks.views)
+             / {{ days_between(kaggle_observed_at(), 'videos.last_available_at') }}
+    end as views_per_day_since_kaggle,
+    case when tracks.views > 0
+        then cast(videos.view_count - tracks.views as double) / tracks.views
+    end as growth_rate_since_kaggle,
+    latest_growth.views_per_day as recent_views_per_day,
+    videos.snapshot_count as youtube_snapshot_count,
+    videos.is_gone as is_video_gone
 from tracks
-inner join dim using (track_id)
+inner join dim on tracks.track_id = dim.track_id
+left join videos on tracks.video_id = videos.video_id
+left join latest_growth on tracks.video_id = latest_growth.video_id

@@ -404,7 +404,11 @@ class EmulatorServer:
         return self
 
     def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the `tunehouse emulator` command)."""
         self._httpd.serve_forever()
+
+    def stop_serving(self) -> None:
+        self._httpd.server_close()
 
     def stop(self) -> None:
         self._httpd.shutdown()
