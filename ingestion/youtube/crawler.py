@@ -86,6 +86,10 @@ _STOP_REASONS = {
 }
 
 
+# Answers the API does not charge quota for (the call was refused before any work).
+_UNCHARGED = frozenset({ErrorKind.QUOTA_EXCEEDED, ErrorKind.KEY_INVALID, ErrorKind.FORBIDDEN})
+
+
 @dataclass
 class _Outcome:
     batch: Batch
@@ -236,7 +240,11 @@ class Crawler:
     def _fetch(self, batch: Batch, gate: QuotaGate) -> _Outcome:
         try:
             return _Outcome(batch, result=self.client.list_videos(batch.video_ids, before_attempt=gate.acquire))
-        except (YouTubeApiError, BudgetExhausted) as exc:
+        except YouTubeApiError as exc:
+            if exc.kind in _UNCHARGED:
+                gate.refund_last()
+            return _Outcome(batch, error=exc)
+        except BudgetExhausted as exc:
             return _Outcome(batch, error=exc)
         except Exception as exc:  # noqa: BLE001 - reported as the crawl's failure, key redacted
             return _Outcome(batch, error=RuntimeError(redact(f"{type(exc).__name__}: {exc}", [self._key])))

@@ -51,6 +51,7 @@ class QuotaGate:
         self._spent: Counter[date] = Counter(already_spent or {})
         self._undrained: Counter[date] = Counter()
         self._lock = threading.Lock()
+        self._last_day = threading.local()  # the day of this thread's latest reservation
 
     def acquire(self) -> None:
         day = api_day(self.clock.now())
@@ -59,6 +60,18 @@ class QuotaGate:
                 raise BudgetExhausted(day, self.budget, self._spent[day])
             self._spent[day] += QUOTA_UNITS_PER_CALL
             self._undrained[day] += QUOTA_UNITS_PER_CALL
+        self._last_day.value = day
+
+    def refund_last(self) -> None:
+        """Give back this thread's latest reservation: the API refused the call without
+        charging it (quotaExceeded, an invalid key)."""
+        day = getattr(self._last_day, "value", None)
+        if day is None:
+            return
+        self._last_day.value = None
+        with self._lock:
+            self._spent[day] -= QUOTA_UNITS_PER_CALL
+            self._undrained[day] -= QUOTA_UNITS_PER_CALL
 
     def remaining_today(self) -> int:
         day = api_day(self.clock.now())

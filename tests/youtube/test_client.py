@@ -1,0 +1,199 @@
+"""The videos.list client against the real API fixtures, replayed over loopback HTTP."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingestion.youtube import ErrorKind, YouTubeApiError, YouTubeClient
+from ingestion.youtube.responses import classify_error, parse_videos_page
+from ._support import FAST_RETRY, load_fixture
+
+KEY = "test-key-0123456789"
+FULL = "videos_list_full_2019.json"
+REAL_ID = "D-lhorsDlUQ"
+
+
+def client(replay, **kw) -> YouTubeClient:
+    return YouTubeClient(KEY, replay.base_url, FAST_RETRY, **kw)
+
+
+def test_full_response_is_parsed_field_by_field(api_fixtures, replay):
+    body = load_fixture(api_fixtures, FULL)
+    item = body["items"][0]
+    replay.script = [(200, body, {"Date": "Tue, 07 Feb 2023 12:00:00 GMT"})]
+    result = client(replay).list_videos([REAL_ID, "deletedvid1"])
+    assert result.attempts == 1
+    assert result.served_at == datetime(2023, 2, 7, 12, tzinfo=UTC)
+    assert result.page.not_found == ("deletedvid1",)
+    [record] = result.page.found
+    assert record.video_id == item["id"]
+    assert record.view_count == int(item["statistics"]["viewCount"]) == 7920
+    assert record.like_count == int(item["statistics"]["likeCount"])
+    assert record.comment_count == int(item["statistics"]["commentCount"])
+    assert record.published_at == datetime(2019, 3, 21, 20, 37, 49, tzinfo=UTC)
+    assert record.channel_id == item["snippet"]["channelId"]
+    assert record.channel_title == item["snippet"]["channelTitle"]
+    assert record.title == item["snippet"]["title"]
+    # One call, both parts, the ids joined, the key in the query string.
+    [query] = replay.requests
+    assert query["part"] == ["snippet,statistics"]
+    assert query["id"] == [f"{REAL_ID},deletedvid1"]
+    assert query["key"] == [KEY]
+
+
+def test_hidden_counts_are_null_not_zero(api_fixtures, replay):
+    body = load_fixture(api_fixtures, FULL)
+    del body["items"][0]["statistics"]["likeCount"]
+    del body["items"][0]["statistics"]["commentCount"]
+    replay.script = [(200, body, {})]
+    [record] = client(replay).list_videos([REAL_ID]).page.found
+    assert record.view_count == 7920
+    assert record.like_count is None and record.comment_count is None
+
+
+def test_empty_items_means_not_found(api_fixtures, replay):
+    replay.script = [(200, load_fixture(api_fixtures, "videos_list_empty.json"), {})]
+    page = client(replay).list_videos(["aaaaaaaaaaa", "bbbbbbbbbbb"]).page
+    assert page.found == ()
+    assert page.not_found == ("aaaaaaaaaaa", "bbbbbbbbbbb")
+
+
+def test_quota_exceeded_stops_without_retrying(api_fixtures, replay):
+    replay.script = [(403, load_fixture(api_fixtures, "error_quota_exceeded.json"), {})] * 3
+    with pytest.raises(YouTubeApiError) as info:
+        client(replay).list_videos([REAL_ID])
+    assert info.value.kind is ErrorKind.QUOTA_EXCEEDED
+    assert len(replay.requests) == 1
+
+
+@pytest.mark.parametrize("fixture", ["error_key_invalid_legacy.json", "error_key_invalid_current.json"])
+def test_invalid_key_fails_at_once_with_a_clear_message(api_fixtures, replay, fixture):
+    replay.script = [(400, load_fixture(api_fixtures, fixture), {})] * 3
+    with pytest.raises(YouTubeApiError) as info:
+        client(replay).list_videos([REAL_ID])
+    assert info.value.kind is ErrorKind.KEY_INVALID
+    assert "YOUTUBE_API_KEY" in str(info.value)
+    assert KEY not in str(info.value)
+    assert len(replay.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "status,reason",
+    [(403, "rateLimitExceeded"), (403, "userRateLimitExceeded"), (429, "userRateLimitExceeded"),
+     (500, "backendError"), (503, "backendError")],
+)
+def test_transient_errors_are_retried(api_fixtures, replay, status, reason):
+    error = {"error": {"code": status, "message": "x", "errors": [{"reason": reason, "domain": "usageLimits"}]}}
+    replay.script = [(status, error, {}), (status, error, {}), (200, load_fixture(api_fixtures, FULL), {})]
+    result = client(replay).list_videos([REAL_ID])
+    assert result.attempts == 3
+    assert [r.video_id for r in result.page.found] == [REAL_ID]
+
+
+def test_dropped_connection_and_garbage_are_retried(api_fixtures, replay):
+    replay.script = ["drop", (502, b"<html>Bad Gateway</html>", {}), (200, load_fixture(api_fixtures, FULL), {})]
+    result = client(replay).list_videos([REAL_ID])
+    assert result.attempts == 3
+
+
+def test_retries_give_up_after_max_attempts(replay):
+    error = {"error": {"code": 503, "message": "x", "errors": [{"reason": "backendError"}]}}
+    replay.script = [(503, error, {})] * 20
+    with pytest.raises(YouTubeApiError) as info:
+        client(replay).list_videos(["aaaaaaaaaaa"])
+    assert info.value.kind is ErrorKind.SERVER_ERROR
+    assert len(replay.requests) == FAST_RETRY.max_attempts
+
+
+def test_before_attempt_runs_for_every_attempt_and_can_stop(api_fixtures, replay):
+    error = {"error": {"code": 500, "message": "x", "errors": [{"reason": "backendError"}]}}
+    replay.script = [(500, error, {}), (200, load_fixture(api_fixtures, FULL), {})]
+    calls = []
+    client(replay).list_videos([REAL_ID], before_attempt=lambda: calls.append(1))
+    assert len(calls) == 2
+
+    class Stop(Exception):
+        pass
+
+    def refuse():
+        raise Stop
+
+    with pytest.raises(Stop):
+        client(replay).list_videos([REAL_ID], before_attempt=refuse)
+    assert len(replay.requests) == 2  # the refused attempt sent nothing
+
+
+def test_more_than_50_ids_is_refused_before_sending(replay):
+    with pytest.raises(ValueError, match="at most 50"):
+        client(replay).list_videos([f"id{i:08d}" for i in range(51)])
+    assert replay.requests == []
+
+
+def test_unreachable_api_error_does_not_show_the_key():
+    unreachable = YouTubeClient(KEY, "http://127.0.0.1:9/youtube/v3", FAST_RETRY.__class__(max_attempts=1))
+    with pytest.raises(YouTubeApiError) as info:
+        unreachable.list_videos(["aaaaaaaaaaa"])
+    assert info.value.kind is ErrorKind.TRANSPORT
+    assert "127.0.0.1" in str(info.value)  # the message does name the URL ...
+    assert KEY not in str(info.value)      # ... with the key redacted
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+def test_counts_that_are_not_numbers_are_rejected(api_fixtures):
+    body = load_fixture(api_fixtures, FULL)
+    body["items"][0]["statistics"]["viewCount"] = "Error"
+    with pytest.raises(YouTubeApiError, match="viewCount"):
+        parse_videos_page(body, [REAL_ID])
+
+
+_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=11, max_size=11)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    requested=st.lists(_ids, min_size=1, max_size=50, unique=True),
+    data=st.data(),
+)
+def test_not_found_is_exactly_requested_minus_returned(requested, data):
+    returned = data.draw(st.lists(st.sampled_from(requested), unique=True))
+    counts = {v: data.draw(st.one_of(st.none(), st.integers(0, 10**12))) for v in returned}
+    items = []
+    for v in returned:
+        stats = {"viewCount": str(counts[v] or 0)}
+        if counts[v] is not None:
+            stats["likeCount"] = str(counts[v])
+        items.append({"kind": "youtube#video", "id": v, "snippet": {"publishedAt": "2020-01-01T00:00:00Z"},
+                      "statistics": stats})
+    body = {"kind": "youtube#videoListResponse", "items": items}
+    page = parse_videos_page(copy.deepcopy(body), requested)
+    assert {r.video_id for r in page.found} == set(returned)
+    assert list(page.not_found) == [v for v in requested if v not in set(returned)]
+    for record in page.found:
+        assert record.like_count == counts[record.video_id]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    status=st.sampled_from([400, 401, 403, 404, 429, 500, 502, 503, 504]),
+    reason=st.sampled_from(["quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded", "keyInvalid",
+                            "backendError", "forbidden", "badRequest", None]),
+)
+def test_classification_rules(status, reason):
+    body = {"error": {"code": status, "message": "m", "errors": [{"reason": reason}] if reason else []}}
+    kind = classify_error(status, body).kind
+    if reason == "quotaExceeded":
+        assert kind is ErrorKind.QUOTA_EXCEEDED
+    elif reason in ("rateLimitExceeded", "userRateLimitExceeded") or status == 429:
+        assert kind is ErrorKind.RATE_LIMITED
+    elif reason == "keyInvalid":
+        assert kind is ErrorKind.KEY_INVALID
+    elif status >= 500:
+        assert kind is ErrorKind.SERVER_ERROR
+    else:
+        assert kind in (ErrorKind.FORBIDDEN, ErrorKind.BAD_REQUEST)
+    assert classify_error(status, body).retryable == (kind in (ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR))

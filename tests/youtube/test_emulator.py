@@ -1,0 +1,170 @@
+"""The emulator answers like the real API (checked against the real fixtures) and behaves."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+
+from ingestion.youtube.apiclock import api_day, parse_http_date
+from ingestion.youtube.emulator import EmulatorServer, Faults, SeedVideo, VideoUniverse
+
+from ._support import load_fixture
+
+KEY = "conformance-key"
+
+
+def seeds(n: int = 60) -> list[SeedVideo]:
+    return [SeedVideo(f"vid{i:08d}", f"Song {i}", f"Channel {i % 7}", 1_000_000 + i * 1000,
+                      10_000 + i if i % 5 else None, 500 + i if i % 6 else None) for i in range(n)]
+
+
+@pytest.fixture
+def emulator():
+    with EmulatorServer(VideoUniverse(seeds()), api_keys={KEY}, daily_quota=5) as server:
+        yield server
+
+
+def get(server: EmulatorServer, **params) -> requests.Response:
+    return requests.get(f"{server.base_url}/videos", params=params, timeout=10)
+
+
+def _shape(value):
+    """Type skeleton of a JSON value: dicts by key, lists by first element."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def _assert_subshape(ours, real, path="$"):
+    """Every field we send exists in the real response with the same JSON type."""
+    if isinstance(ours, dict):
+        assert isinstance(real, dict), path
+        for key, sub in ours.items():
+            assert key in real, f"{path}.{key} is not a field of the real response"
+            _assert_subshape(sub, real[key], f"{path}.{key}")
+    elif isinstance(ours, list):
+        assert isinstance(real, list), path
+        if ours and real:
+            _assert_subshape(ours[0], real[0], f"{path}[0]")
+    else:
+        assert ours == real, f"{path}: {ours} here, {real} in the real API"
+
+
+def test_videos_list_has_the_real_shape(api_fixtures, emulator):
+    real = load_fixture(api_fixtures, "videos_list_full_2019.json")
+    response = get(emulator, part="snippet,statistics", id="vid00000001,vid00000002", key=KEY)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    ours = response.json()
+    _assert_subshape(_shape(ours), _shape(real))
+    assert set(ours) == set(real)  # kind, etag, pageInfo, items
+    item_keys = set(ours["items"][0])
+    assert item_keys == {"kind", "etag", "id", "snippet", "statistics"}
+    # The fields a crawler reads are all there, counts as digit strings.
+    for item in ours["items"]:
+        assert {"publishedAt", "channelId", "title", "channelTitle"} <= set(item["snippet"])
+        assert all(isinstance(v, str) and v.isdigit() for v in item["statistics"].values())
+    assert ours["pageInfo"] == {"totalResults": 2, "resultsPerPage": 2}
+
+
+def test_only_requested_parts_are_returned(emulator):
+    [item] = get(emulator, part="statistics", id="vid00000001", key=KEY).json()["items"]
+    assert set(item) == {"kind", "etag", "id", "statistics"}
+
+
+def test_unknown_ids_are_left_out_like_the_real_api(api_fixtures, emulator):
+    real = load_fixture(api_fixtures, "videos_list_empty.json")
+    ours = get(emulator, part="snippet,statistics", id="nonexistent", key=KEY).json()
+    assert set(ours) == set(real)
+    assert ours["items"] == [] and ours["pageInfo"] == real["pageInfo"]
+
+
+def test_hidden_counts_are_absent(emulator):
+    # Seeds with likes/comments None (i % 5 == 0 / i % 6 == 0) hide them.
+    items = get(emulator, part="statistics", id="vid00000000,vid00000001", key=KEY).json()["items"]
+    by_id = {i["id"]: i["statistics"] for i in items}
+    assert "likeCount" not in by_id["vid00000000"] and "commentCount" not in by_id["vid00000000"]
+    assert "likeCount" in by_id["vid00000001"]
+
+
+@pytest.mark.parametrize("fixture", ["error_key_invalid_current.json"])
+def test_invalid_key_body_is_the_real_one(api_fixtures, emulator, fixture):
+    response = get(emulator, part="snippet", id="vid00000001", key="wrong")
+    assert response.status_code == 400
+    assert response.json() == load_fixture(api_fixtures, fixture)
+
+
+def test_quota_is_enforced_per_pacific_day_with_the_real_body(api_fixtures, emulator):
+    real = load_fixture(api_fixtures, "error_quota_exceeded.json")
+    statuses = [get(emulator, part="id", id="vid00000001", key=KEY).status_code for _ in range(7)]
+    assert statuses == [200] * 5 + [403] * 2
+    response = get(emulator, part="id", id="vid00000001", key=KEY)
+    body = response.json()
+    assert body["error"]["code"] == real["error"]["code"] == 403
+    assert body["error"]["errors"][0] == real["error"]["errors"][0]
+    assert body["error"]["message"] == real["error"]["message"]
+    # The next API day (midnight Pacific on the emulated clock) has a fresh quota.
+    day = api_day(emulator.now())
+    emulator.advance_days(1)
+    assert api_day(emulator.now()) == day + timedelta(days=1)
+    assert get(emulator, part="id", id="vid00000001", key=KEY).status_code == 200
+
+
+def test_date_header_and_admin_clock_follow_the_emulated_time(emulator):
+    before = parse_http_date(get(emulator, part="id", id="x", key=KEY).headers["Date"])
+    moved = requests.post(f"{emulator.root_url}/_emulator/clock", data=json.dumps({"advance_days": 3}), timeout=5)
+    assert moved.status_code == 200
+    after = parse_http_date(get(emulator, part="id", id="x", key=KEY).headers["Date"])
+    assert timedelta(days=3) <= after - before < timedelta(days=3, minutes=1)
+    stats = requests.get(f"{emulator.root_url}/_emulator/stats", timeout=5).json()
+    assert stats["videos"] == 60
+    assert sum(stats["quota_used"].values()) == 2
+
+
+def test_no_key_is_refused_for_free(emulator):
+    response = get(emulator, part="id", id="vid00000001")
+    assert response.status_code == 403
+    assert emulator.state.quota_used == {}
+
+
+def test_faults_are_injected_at_the_configured_rates(emulator):
+    emulator.state.daily_quota = 10_000
+    emulator.set_faults(Faults(server_error_rate=0.3, rate_limit_rate=0.2))
+    statuses = [get(emulator, part="id", id="vid00000001", key=KEY).status_code for _ in range(300)]
+    errors5 = sum(s >= 500 for s in statuses)
+    limited = sum(s in (403, 429) for s in statuses)
+    assert 60 <= errors5 <= 120 and 35 <= limited <= 90  # ~90 and ~60 expected
+    body = get(emulator, part="id", id="x", key=KEY)  # whatever it is, it is JSON with the API's envelope
+    assert "error" in body.json() or body.json()["kind"] == "youtube#videoListResponse"
+
+
+def test_dropped_connections_surface_as_connection_errors(emulator):
+    emulator.set_faults(Faults(drop_rate=1.0))
+    with pytest.raises(requests.ConnectionError):
+        get(emulator, part="id", id="vid00000001", key=KEY)
+
+
+def test_video_histories_are_deterministic_and_plausible():
+    universe = VideoUniverse(seeds(400), seed=3)
+    again = VideoUniverse(seeds(400), seed=3)
+    start = universe.origin
+    deleted = hidden = 0
+    for vid in universe.video_ids:
+        states = [universe.state(vid, start + timedelta(days=d)) for d in (0, 1, 30, 365)]
+        assert states == [again.state(vid, start + timedelta(days=d)) for d in (0, 1, 30, 365)]
+        if states[0] is not None:
+            life = universe.life(vid)
+            assert states[0].view_count == life.seed.views  # starts at the Kaggle count
+            assert states[0].published_at < start
+        alive = [s for s in states if s is not None]
+        views = [s.view_count for s in alive]
+        assert views == sorted(views)  # counts never go down
+        deleted += states[-1] is None
+        hidden += bool(alive) and alive[0].like_count is None
+    assert 0 < deleted < 40          # some videos disappear within a year
+    assert hidden >= 80              # the seeds hide likes for every fifth video
