@@ -97,12 +97,16 @@ class TabTransformerNet(nn.Module):
 
 
 def as_pandas(X) -> pd.DataFrame:
-    """pandas view of a pandas or polars frame (the estimators index rows by position)."""
+    """pandas view of a pandas or polars frame, or of a 2-D array (columns named by
+    position, so `categorical_features` may then be column indices)."""
     if isinstance(X, pd.DataFrame):
         return X.reset_index(drop=True)
     if hasattr(X, "to_pandas"):
         return X.to_pandas()
-    raise TypeError(f"TabTransformer needs a DataFrame with named columns, got {type(X).__name__}")
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D feature matrix, got shape {array.shape}")
+    return pd.DataFrame(array, columns=list(range(array.shape[1])))
 
 
 def _column(X: pd.DataFrame, name: str) -> np.ndarray:
@@ -231,9 +235,9 @@ def _classification_loss(module, batch):
 
 
 _COMMON_DOC = """
-    Parameters: categorical_features (column names embedded as tokens; every other
-    column is continuous), dim/depth/heads (transformer width, blocks, attention
-    heads), dropouts, min_category_count (rarer values share the unknown token), and
+    Parameters: categorical_features (column names, or indices for array input,
+    embedded as tokens; every other column is continuous), dim/depth/heads
+    (transformer width, blocks, attention heads), dropouts, min_category_count (rarer values share the unknown token), and
     the training budget (max_epochs, batch_size, learning_rate, weight_decay,
     patience, min_delta, validation_fraction), random_state, device ("auto" = CUDA if
     present).

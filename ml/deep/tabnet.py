@@ -109,7 +109,9 @@ class _TabNetBase(BaseEstimator):
             batch_size=self.batch_size,
             virtual_batch_size=self.virtual_batch_size,
             num_workers=0,
-            drop_last=False,
+            # Ghost batch norm fails on a 1-row chunk; dropping the (reshuffled) last
+            # partial batch avoids it and costs under one batch of rows per epoch.
+            drop_last=len(X_train) > self.batch_size,
             callbacks=[_StopAndRecord(stopper, self._val_metric, trial)],
         )
         self.history_ = {"train_loss": stopper.curve("train_loss"), "val_loss": stopper.curve("val_loss")}
@@ -294,10 +296,12 @@ def tune_tabnet(
     space: TabNetSearchSpace | None = None,
     storage: str | None = None,
     study_name: str | None = None,
+    start_from: dict | None = None,
 ) -> optuna.Study:
     """TPE search (seeded) with median pruning over the report's space; each trial
     fits a clone of `estimator` with those parameters and is scored by its best
-    validation loss (MSE on the standardised target, or log-loss)."""
+    validation loss (MSE on the standardised target, or log-loss). `start_from` is
+    enqueued as trial 0 (e.g. the report's starting configuration)."""
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     space = space or TabNetSearchSpace()
@@ -310,6 +314,8 @@ def tune_tabnet(
         study_name=study_name,
         load_if_exists=storage is not None,
     )
+    if start_from is not None:
+        study.enqueue_trial(start_from)
 
     def objective(trial: optuna.Trial) -> float:
         candidate = estimator.__class__(**{**estimator.get_params(), **space.suggest(trial)})
@@ -319,3 +325,59 @@ def tune_tabnet(
 
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, gc_after_trial=True)
     return study
+
+
+class OptunaTabNetRegressor(BaseEstimator, RegressorMixin):
+    """TabNetRegressor tuned by its own Optuna study inside `fit` (nested: the study
+    sees only the rows passed to fit, scored on an inner hold-out), then refitted with
+    the best parameters. Trial 0 is the report's starting configuration (ch. 6-3)."""
+
+    def __init__(
+        self,
+        n_trials: int = 3,
+        trial_max_epochs: int = 8,
+        max_epochs: int = 20,
+        patience: int = 10,
+        validation_fraction: float = 0.1,
+        random_state: int = 42,
+        device: str = "auto",
+    ):
+        _init_params(self, locals())
+
+    def fit(self, X, y):
+        X = as_float_matrix(X)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        train_idx, val_idx = validation_split(len(X), self.validation_fraction, self.random_state)
+        start = {k: REPORT_REGRESSION_CONFIG[k] for k in TUNED_PARAMETERS}
+        base = TabNetRegressor(max_epochs=self.trial_max_epochs, patience=self.patience,
+                               random_state=self.random_state, device=self.device)
+        self.study_ = tune_tabnet(
+            base, X[train_idx], y[train_idx], X[val_idx], y[val_idx],
+            n_trials=self.n_trials, random_state=self.random_state, start_from=start,
+        )
+        self.best_params_ = dict(self.study_.best_params)
+        self.estimator_ = TabNetRegressor(
+            **self.best_params_, max_epochs=self.max_epochs, patience=self.patience,
+            validation_fraction=self.validation_fraction, random_state=self.random_state,
+            device=self.device,
+        ).fit(X, y)
+        for name in ("history_", "best_epoch_", "n_epochs_", "feature_importances_", "n_features_in_"):
+            setattr(self, name, getattr(self.estimator_, name))
+        # Rows x epochs actually trained, trials included (for throughput figures).
+        trial_epochs = sum(len(t.intermediate_values) for t in self.study_.trials)
+        self.trained_row_epochs_ = len(train_idx) * trial_epochs + int(
+            len(X) * (1 - self.validation_fraction)) * self.n_epochs_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.estimator_.predict(X)
+
+    def explain(self, X):
+        return self.estimator_.explain(X)
+
+    def to_device(self, device: str | torch.device = "auto"):
+        self.estimator_.to_device(device)
+        return self
+
+
+TUNED_PARAMETERS = ("n_d", "n_a", "n_steps", "gamma", "lambda_sparse", "learning_rate")

@@ -130,6 +130,7 @@ class _TabPFNBase(BaseEstimator):
         )
         self.weights_path_ = weights.path
         self.train_rows_used_ = len(rows)
+        self.trained_row_epochs_ = len(rows)  # one forward pass over the context, no epochs
         self.device_ = resolve_device(self.device)
         self.n_features_in_ = X.shape[1]
         self.model_ = self._make_inner(weights.path)
