@@ -24,3 +24,10 @@ Conventions the report relies on (follow them and a new model shows up in the re
   or ``mean_predictor`` (regression) on the same task and protocol;
 * figures: ``Run.log_artifact(name, path, title=..., published="what the report showed")``.
 """
+
+import os as _os
+
+# xgboost, shap and scikit-learn share one OpenMP runtime; its default busy-wait makes the
+# next library's threads spin against idle ones on 2 cores (an xgboost fit after TreeSHAP
+# went from 0.2 s to 4-7 s). Passive waiting must be set before libgomp loads.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

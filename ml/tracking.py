@@ -59,6 +59,7 @@ class Run:
     clusters: list[pl.DataFrame] = field(default_factory=list)
     status: str = "running"
     status_reason: str | None = None
+    split_key: str | None = None  # set when the split is known after the run started
 
     # ----------------------------------------------------------------- logging
     def log_metric(
@@ -233,9 +234,9 @@ def finish_run(run: Run, status: str = "succeeded", reason: str | None = None) -
                 [(run.run_id, n, k, p, t, pub, now) for n, k, p, t, pub in run.artifacts],
             )
         con.execute(
-            "UPDATE ml.runs SET status = ?, status_reason = ?, params = ?, finished_at = ?, duration_s = ? "
-            "WHERE run_id = ?",
-            [status, reason, _json(run.params), finished, duration, run.run_id],
+            "UPDATE ml.runs SET status = ?, status_reason = ?, params = ?, finished_at = ?, duration_s = ?, "
+            "split_key = coalesce(?, split_key) WHERE run_id = ?",
+            [status, reason, _json(run.params), finished, duration, run.split_key, run.run_id],
         )
 
 

@@ -1,0 +1,198 @@
+"""Scoring a model under a protocol: the loop every supervised model goes through.
+
+:func:`evaluate` fits a fresh model per fold of a :class:`~ml.datasets.Split` (scaling
+fitted on the fold's training rows only), predicts the fold's test rows and scores them:
+
+* report protocol: one hold-out → metrics under split ``test`` (and ``train``);
+* honest protocol: grouped CV → per-fold metrics (split ``cv_fold``, step = fold) and their
+  mean and standard deviation over folds (``cv_mean`` / ``cv_std``), with the out-of-fold
+  predictions of every row.
+
+:func:`log_evaluation` writes all of it to a tracked run, predictions included, so a SQL
+user can recompute every metric from ``ml.predictions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+
+from ml.datasets import Protocol, Split, TaskData
+from ml.tracking import Run
+
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("r2", "rmse", "nrmse", "mae")
+#: The metric each kind is judged by against its trivial baseline (higher is better).
+PRIMARY_METRIC = {"classification": "accuracy", "regression": "r2"}
+
+
+def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """RMSE / (max − min of the true values), the report's normalised error."""
+    span = float(np.max(y_true) - np.min(y_true))
+    rmse = float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
+    return rmse / span if span > 0 else float("nan")
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    return {
+        "r2": float(r2_score(y_true, y_pred)),
+        "rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))),
+        "nrmse": nrmse(y_true, y_pred),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+    }
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray | None) -> dict[str, float]:
+    """Binary metrics; ``score`` (probability or decision value of class 1) gives ROC AUC."""
+    out = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
+        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
+    }
+    if score is not None and len(np.unique(y_true)) == 2:
+        out["roc_auc"] = float(roc_auc_score(y_true, score))
+    else:
+        out["roc_auc"] = float("nan")
+    return out
+
+
+def _positive_score(model, X: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    """(score of class 1, is_probability): predict_proba when the model has it, else decision values."""
+    if hasattr(model, "predict_proba"):
+        try:
+            proba = model.predict_proba(X)
+            return proba[:, 1] if proba.shape[1] > 1 else np.zeros(len(X)), True
+        except AttributeError:  # e.g. SVC(probability=False) exposes the method but refuses
+            pass
+    if hasattr(model, "decision_function"):
+        return np.asarray(model.decision_function(X), dtype=float), False
+    return None, False
+
+
+@dataclass
+class FoldResult:
+    index: int
+    test_rows: np.ndarray
+    actual: np.ndarray
+    prediction: np.ndarray
+    score: np.ndarray | None
+    metrics: dict[str, float]
+    train_metrics: dict[str, float]
+    model: object
+
+
+@dataclass
+class Evaluation:
+    """Everything one model scored under one split."""
+
+    kind: str
+    protocol: Protocol
+    folds: list[FoldResult] = field(default_factory=list)
+    score_is_probability: bool = False
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return CLASSIFICATION_METRICS if self.kind == "classification" else REGRESSION_METRICS
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """{split: {metric: value}}: ``test``/``train`` for a hold-out, ``cv_mean``/``cv_std`` for CV."""
+        if len(self.folds) == 1:
+            return {"test": self.folds[0].metrics, "train": self.folds[0].train_metrics}
+        out: dict[str, dict[str, float]] = {"cv_mean": {}, "cv_std": {}}
+        for m in self.metric_names:
+            vals = np.array([f.metrics.get(m, np.nan) for f in self.folds], dtype=float)
+            out["cv_mean"][m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+            out["cv_std"][m] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
+        return out
+
+    def headline(self, metric: str) -> float:
+        split = "test" if len(self.folds) == 1 else "cv_mean"
+        return self.summary()[split][metric]
+
+    @property
+    def last_model(self):
+        return self.folds[-1].model
+
+
+def make_pipeline(td: TaskData, estimator) -> Pipeline | object:
+    """Scaler of the task (fitted inside the fold) + the estimator."""
+    scaler = td.task.make_scaler()
+    return Pipeline([("scale", scaler), ("model", estimator)]) if scaler is not None else estimator
+
+
+def _score(kind, y, pred, score):
+    return classification_metrics(y, pred, score) if kind == "classification" else regression_metrics(y, pred)
+
+
+def evaluate(
+    td: TaskData,
+    split: Split,
+    estimator_factory: Callable[[], object],
+    *,
+    X: np.ndarray | None = None,
+    scale: bool = True,
+) -> Evaluation:
+    """Fit ``estimator_factory()`` on each fold's train rows and score its test rows.
+
+    Label thresholds come from the fold's training rows under the honest protocol and from
+    all rows under the report protocol (what the report did). ``X`` overrides ``td.X``
+    (e.g. a feature subset for an ablation).
+    """
+    kind = td.task.kind
+    X = td.X if X is None else X
+    ev = Evaluation(kind=kind, protocol=td.protocol)
+    for fold in split.folds:
+        reference = fold.train if td.protocol is Protocol.HONEST else None
+        y = td.y(reference)
+        est = estimator_factory()
+        model = make_pipeline(td, est) if scale else est
+        model.fit(X[fold.train], y[fold.train])
+        pred = model.predict(X[fold.test])
+        train_pred = model.predict(X[fold.train])
+        score = train_score = None
+        if kind == "classification":
+            score, ev.score_is_probability = _positive_score(model, X[fold.test])
+            train_score, _ = _positive_score(model, X[fold.train])
+        ev.folds.append(FoldResult(
+            index=fold.index,
+            test_rows=fold.test,
+            actual=y[fold.test],
+            prediction=np.asarray(pred, dtype=float),
+            score=score,
+            metrics=_score(kind, y[fold.test], pred, score),
+            train_metrics=_score(kind, y[fold.train], train_pred, train_score),
+            model=model,
+        ))
+    return ev
+
+
+def log_evaluation(run: Run, td: TaskData, ev: Evaluation, *, predictions: bool = True) -> None:
+    """Metrics (per fold, mean, std / test, train) and per-track predictions into the run."""
+    for split_name, values in ev.summary().items():
+        run.log_metrics(values, split=split_name)
+    if len(ev.folds) > 1:
+        for f in ev.folds:
+            run.log_metrics(f.metrics, split="cv_fold", step=f.index)
+    if not predictions:
+        return
+    for f in ev.folds:
+        prob = f.score if (f.score is not None and ev.score_is_probability) else None
+        run.log_predictions(
+            td.track_ids[f.test_rows], f.prediction,
+            probability=prob, actual=f.actual, video_ids=td.video_ids[f.test_rows],
+            split="test" if len(ev.folds) == 1 else "oof",
+            fold=None if len(ev.folds) == 1 else f.index,
+        )
