@@ -1,0 +1,108 @@
+"""The API key never shows up: logs, exceptions, tables, Dagster events. And the Dagster wiring."""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ingestion.youtube import CrawlError, crawl
+from ingestion.youtube.emulator import Faults
+from orchestration.assets.youtube import crawl_youtube, daily_job, daily_schedule
+from orchestration.resources import WarehouseResource
+
+from ._support import options
+
+pytestmark = pytest.mark.xdist_group("youtube_crawl")
+
+SECRET = "AIzaSy-SECRET-do-not-leak-9f8e7d"
+
+
+def all_text_in_warehouse(warehouse) -> str:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+        chunks = []
+        for schema, table in tables:
+            chunks.append(str(con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()))
+        return "\n".join(chunks)
+    finally:
+        con.close()
+
+
+def test_key_never_in_logs_exceptions_or_tables(built_warehouse, emulator_for, caplog):
+    emulator = emulator_for(Faults(server_error_rate=0.2, rate_limit_rate=0.1, drop_rate=0.05), api_keys={SECRET})
+    caplog.set_level(logging.DEBUG)  # urllib3 prints every request URL at DEBUG
+    for name in ("urllib3", "urllib3.connectionpool", "requests"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    result = crawl(built_warehouse, SECRET, options(emulator))
+    assert result.complete
+    assert "GET /youtube/v3/videos?" in caplog.text  # the URLs were logged ...
+    assert "key=REDACTED" in caplog.text               # ... with the key replaced
+    # A rejected key (the emulator now wants another one) fails with a clean message.
+    emulator.state.api_keys = {"another-key"}
+    emulator.advance_days(1)
+    with pytest.raises(CrawlError) as info:
+        crawl(built_warehouse, SECRET, options(emulator))
+    texts = [caplog.text, str(info.value), repr(info.value), all_text_in_warehouse(built_warehouse)]
+    assert info.value.__cause__ is None
+    assert not any(SECRET in t for t in texts)
+
+
+def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehouse, emulator_for, monkeypatch):
+    from warehouse import get_settings
+
+    emulator = emulator_for(Faults(server_error_rate=0.1), api_keys={SECRET})
+    monkeypatch.setenv("YOUTUBE_API_KEY", SECRET)
+    get_settings.cache_clear()
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"warehouse": WarehouseResource(database=str(built_warehouse))}
+    run_config = {"ops": {"crawl_youtube": {"config": {"base_url": emulator.base_url, "concurrency": 2}}}}
+    result = dg.materialize([crawl_youtube], resources=resources, instance=instance, run_config=run_config)
+    assert result.success
+    [snapshots] = [m for m in result.asset_materializations_for_node("crawl_youtube")
+                   if m.asset_key == dg.AssetKey(["raw", "youtube_snapshots"])]
+    meta = {k: v.value for k, v in snapshots.metadata.items()}
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    ok, not_found, units = con.execute(
+        "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'not_found'), "
+        "(SELECT sum(quota_units) FROM raw.quota_ledger) FROM raw.youtube_snapshots").fetchall()[0]
+    con.close()
+    assert (meta["ids_ok"], meta["ids_not_found"], meta["quota_units"]) == (ok, not_found, units)
+    assert meta["api_calls"] == units and meta["status"] == "completed" and meta["duration_s"] >= 0
+
+    # A failing run (key rejected): the failure event has the reason, not the key.
+    emulator.state.api_keys = {"another-key"}
+    emulator.advance_days(1)
+    failed = dg.materialize([crawl_youtube], resources=resources, instance=instance, run_config=run_config,
+                            raise_on_error=False)
+    assert not failed.success
+    failure = failed.get_step_failure_events()[0].step_failure_data.error
+    assert "API_KEY_INVALID" in failure.message
+    events = [str(record) for run in (result, failed) for record in instance.all_logs(run.run_id)]
+    assert events and not any(SECRET in e for e in events)
+
+
+def test_daily_schedule_crawls_then_builds_the_snapshot_models():
+    assert daily_schedule.job_name == daily_job.name == "youtube_daily"
+    assert daily_schedule.execution_timezone == "America/Los_Angeles"
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    job = defs.resolve_job_def("youtube_daily")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert {"raw/youtube_snapshots", "marts/fct_video_snapshots", "marts/video_growth", "marts/dim_videos",
+            "marts/track_features"} <= keys
+    assert "raw/kaggle_tracks" not in keys
+    graph = defs.resolve_asset_graph()
+    upstream = graph.get(dg.AssetKey(["raw", "youtube_snapshots"])).parent_keys
+    assert dg.AssetKey(["staging", "stg_tracks"]) in upstream
+    fct_parents = graph.get(dg.AssetKey(["marts", "fct_video_snapshots"])).parent_keys
+    assert dg.AssetKey(["staging", "stg_youtube_snapshots"]) in fct_parents
+    stg_parents = graph.get(dg.AssetKey(["staging", "stg_youtube_snapshots"])).parent_keys
+    assert dg.AssetKey(["raw", "youtube_snapshots"]) in stg_parents
