@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     ml_cv_folds: int = Field(default=5, ge=2, le=20, description="Folds of the honest protocol's grouped CV.")
     ml_optuna_trials: int = Field(default=20, ge=1, description="Optuna trials added per tuning run.")
     ml_tsne_rows: int = Field(default=3000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
+    ml_torch_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="CPU threads per process for the deep models (small tabular nets train fastest on 1, "
+        "and parallel Dagster steps then do not oversubscribe the cores).",
+    )
     tabpfn_model_path: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("TABPFN_MODEL_PATH", "TUNEHOUSE_TABPFN_MODEL_PATH"),

@@ -17,13 +17,14 @@ class DeepBudget(BaseModel):
     clustering_patience: int = Field(5, ge=1, description="Early-stopping patience of AE/VAE (report: 5..10).")
     silhouette_rows: int = Field(5000, ge=100, description="Seeded row sample for silhouette scores.")
 
-    tabnet_epochs: int = Field(20, ge=1, le=1000, description="Max epochs of the final TabNet fits.")
+    tabnet_epochs: int = Field(15, ge=1, le=1000, description="Max epochs of the final TabNet fits.")
     tabnet_patience: int = Field(10, ge=1, description="TabNet early-stopping patience (report: 10).")
     tabnet_trials: int = Field(3, ge=1, le=50, description="Optuna trials for TabNetRegressor (trial 0 = report config).")
-    tabnet_trial_epochs: int = Field(8, ge=1, le=1000, description="Max epochs per Optuna trial.")
+    tabnet_trial_epochs: int = Field(4, ge=1, le=1000, description="Max epochs per Optuna trial.")
 
-    tab_transformer_epochs: int = Field(15, ge=1, le=1000, description="Max epochs of TabTransformer.")
-    tab_transformer_patience: int = Field(5, ge=1, description="TabTransformer early-stopping patience.")
+    tab_transformer_epochs: int = Field(10, ge=1, le=1000, description="Max epochs of TabTransformer.")
+    tab_transformer_patience: int = Field(3, ge=1, description="TabTransformer early-stopping patience.")
+    tab_transformer_batch_size: int = Field(512, ge=16, le=8192, description="TabTransformer batch size.")
     tab_transformer_dim: int = Field(32, ge=8, le=256, description="Token width (report: embed_dim 32).")
     tab_transformer_depth: int = Field(4, ge=1, le=12, description="Transformer blocks (report: 4).")
     tab_transformer_heads: int = Field(4, ge=1, le=16, description="Attention heads (report: 4).")

@@ -32,3 +32,14 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads (default: Settings.ml_torch_threads); returns the value."""
+    if threads is None:
+        from warehouse import get_settings
+
+        threads = get_settings().ml_torch_threads
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

@@ -44,6 +44,7 @@ from ml.datasets import (
 from ml.deep import plots
 from ml.deep.autoencoders import AutoencoderKMeans, VAEKMeans
 from ml.deep.budget import DeepBudget
+from ml.deep.device import configure_torch_threads
 from ml.deep.tab_transformer import TabTransformerClassifier, TabTransformerRegressor
 from ml.deep.tabnet import REPORT_REGRESSION_CONFIG, OptunaTabNetRegressor, TabNetClassifier
 from ml.deep.tabpfn_models import (
@@ -127,6 +128,7 @@ class DeepRun:
 
 
 def _protocols(protocols) -> list[Protocol]:
+    configure_torch_threads()
     return [Protocol(p) for p in (protocols or (Protocol.REPORT, Protocol.HONEST))]
 
 
@@ -346,6 +348,7 @@ def tab_transformer_matrix(td: TaskData) -> tuple[np.ndarray, list[str]]:
 def _tab_transformer_params(budget: DeepBudget, seed: int) -> dict:
     return dict(dim=budget.tab_transformer_dim, depth=budget.tab_transformer_depth,
                 heads=budget.tab_transformer_heads, max_epochs=budget.tab_transformer_epochs,
+                batch_size=budget.tab_transformer_batch_size,
                 patience=budget.tab_transformer_patience, random_state=seed)
 
 
