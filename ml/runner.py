@@ -68,13 +68,20 @@ def run_supervised(
     task: str,
     model: str,
     protocol: Protocol | str,
-    estimator_factory: Callable[[], object],
+    estimator_factory: Callable[[], object] | None = None,
     params: Mapping | None = None,
     features: Sequence[str] | None = None,
     seed: int | None = None,
     after: Callable[[Run, TaskData, Split, Evaluation], None] | None = None,
+    tuner: Callable[[Run, TaskData, Split], Callable[[], object]] | None = None,
+    restrict_split: Callable[[Split], Split] | None = None,
 ) -> Supervised:
-    """Train and score ``estimator_factory()`` on ``task`` under ``protocol``; tracked in ml.*."""
+    """Train and score ``estimator_factory()`` on ``task`` under ``protocol``; tracked in ml.*.
+
+    ``tuner(run, td, split)`` (instead of a factory) searches hyper-parameters on the
+    split's training rows and returns the factory of the chosen model; ``restrict_split``
+    narrows the evaluation split (e.g. to the one fold whose training rows were tuned on).
+    """
     protocol = Protocol(protocol)
     seed = get_settings().ml_seed if seed is None else seed
     result: Supervised | None = None
@@ -91,11 +98,17 @@ def run_supervised(
         except LeakyFeatureError as exc:
             run.skip(str(exc))
         split = make_split(td, seed=seed)
+        if restrict_split is not None:
+            split = restrict_split(split)
         run.split_key = split.key
         run.params.update(features=list(td.features), dropped_features=td.dropped_features,
                           split=split.description, rows=td.n)
         save_split(warehouse, split_frame(td, split))
         started = time.perf_counter()
+        if tuner is not None:
+            estimator_factory = tuner(run, td, split)
+            run.params["tune_seconds"] = round(time.perf_counter() - started, 3)
+            started = time.perf_counter()
         ev = evaluate(td, split, estimator_factory)
         run.params["fit_seconds"] = round(time.perf_counter() - started, 3)
         log_evaluation(run, td, ev)

@@ -7,13 +7,14 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets import dbt as dbt_assets_module
 from orchestration.assets import kaggle
+from orchestration.assets import ml_classical
 from orchestration.assets import ml_deep
 from orchestration.assets import youtube
 from orchestration.dbt import dbt_project
 from orchestration.resources import WarehouseResource
 from warehouse import get_settings
 
-all_assets = [*kaggle.assets, *dbt_assets_module.assets, *youtube.assets, *ml_deep.assets]
+all_assets = [*kaggle.assets, *dbt_assets_module.assets, *youtube.assets, *ml_classical.assets, *ml_deep.assets]
 asset_checks: list = []
 schedules: list = [*youtube.schedules]
 sensors: list = []
@@ -31,7 +32,7 @@ build_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*dbt_assets_module.assets),
     description="dbt build: every model, seed and snapshot, with their tests.",
 )
-jobs = [everything_job, ingest_job, build_job, *youtube.jobs, *ml_deep.jobs]
+jobs = [everything_job, ingest_job, build_job, *youtube.jobs, *ml_classical.jobs, *ml_deep.jobs]
 
 
 def build_definitions() -> dg.Definitions:

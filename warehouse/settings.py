@@ -51,8 +51,8 @@ class Settings(BaseSettings):
         description="Children's music (the is_children flag): keep it as a feature ('flag') or drop those rows ('exclude').",
     )
     ml_cv_folds: int = Field(default=5, ge=2, le=20, description="Folds of the honest protocol's grouped CV.")
-    ml_optuna_trials: int = Field(default=20, ge=1, description="Optuna trials added per tuning run.")
-    ml_tsne_rows: int = Field(default=3000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
+    ml_optuna_trials: int = Field(default=10, ge=1, description="Optuna trials added per tuning run.")
+    ml_tsne_rows: int = Field(default=2000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
     ml_torch_threads: int = Field(
         default=1,
         ge=1,

@@ -11,6 +11,7 @@ from orchestration.cli.app import UserError, app
 # Each module registers its commands on `app`.
 from orchestration.cli import warehouse_commands  # noqa: E402,F401
 from orchestration.cli import crawl_commands  # noqa: E402,F401
+from orchestration.cli import ml_commands  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,124 @@
+"""Datasets and protocols: filters, the count rule, leaky features, split properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.datasets import (
+    TASKS,
+    DataVersion,
+    DatasetError,
+    LeakyFeatureError,
+    Protocol,
+    TaskData,
+    load_track_features,
+    make_split,
+    prepare,
+    youtube_counts,
+)
+
+
+def test_load_filters_official_videos_and_records_the_load(built_warehouse):
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    official, children, total = con.execute(
+        "SELECT count(*) FILTER (is_official_video), count(*) FILTER (is_official_video AND is_children), "
+        "count(*) FROM marts.track_features").fetchall()[0]
+    load = con.execute("SELECT load_id, file_sha256 FROM raw.kaggle_loads").fetchall()[0]
+    con.close()
+    data = load_track_features(built_warehouse)
+    assert data.frame.height == official < total
+    assert (data.version.kaggle_load_id, data.version.kaggle_sha256) == load
+    assert data.version.crawl_id is None
+    excluded = load_track_features(built_warehouse, children="exclude")
+    assert excluded.frame.height == official - children
+    assert load_track_features(built_warehouse, official_only=False).frame.height == total
+    # No crawl: the Kaggle counts stand in, and say so.
+    assert data.frame["count_source"].unique().to_list() == ["kaggle"]
+    assert data.frame["view_count"].equals(data.frame["views"].cast(pl.Float64).alias("view_count"))
+
+
+def test_crawled_counts_replace_kaggle_counts_where_a_crawl_measured_them():
+    frame = pl.DataFrame({
+        "views": [100, 200, None], "likes": [10, 20, 30], "comments": [1, 2, 3],
+        "delta_view": [5, None, None], "delta_like": [1, None, None], "delta_comment": [0, None, None],
+    })
+    out = youtube_counts(frame)
+    assert out["view_count"].to_list() == [105.0, 200.0, None]
+    assert out["like_count"].to_list() == [11.0, 20.0, 30.0]
+    assert out["count_source"].to_list() == ["crawl", "kaggle", "kaggle"]
+
+
+def test_honest_protocol_rejects_a_leaky_feature(built_warehouse):
+    data = load_track_features(built_warehouse)
+    features = (*TASKS["stream_gap_label"].honest_features, "stream")
+    with pytest.raises(LeakyFeatureError, match="'stream' leaks the target"):
+        prepare("stream_gap_label", Protocol.HONEST, data, features)
+    # The report protocol reproduces the report, leak included.
+    td = prepare("stream_gap_label", Protocol.REPORT, data, features)
+    assert "stream" in td.features
+    for task in TASKS.values():  # the default honest feature sets are clean
+        assert not set(task.honest_features) & set(task.leaky) or task.name == "views_above_mean_svm"
+
+
+def test_all_null_feature_is_dropped_and_reported(built_warehouse):
+    td = prepare("views_knn", Protocol.REPORT, load_track_features(built_warehouse))
+    assert td.dropped_features == {"published_year": "null in every row"}
+    assert "published_year" not in td.features
+    assert not np.isnan(td.X).any()
+
+
+def test_unknown_task_and_missing_mart_are_one_line_errors(warehouse_path):
+    with pytest.raises(DatasetError, match="unknown task 'nope'"):
+        prepare("nope", "honest", None)
+    import duckdb
+    duckdb.connect(str(warehouse_path)).close()
+    with pytest.raises(DatasetError, match="marts.track_features does not exist"):
+        load_track_features(warehouse_path)
+
+
+def _task_data(groups: list[int], labels: list[int], protocol: Protocol) -> TaskData:
+    n = len(groups)
+    task = TASKS["stream_gap_label"]
+    return TaskData(
+        task=task, protocol=protocol, features=("x",), dropped_features={},
+        frame=pl.DataFrame({"x": np.arange(n)}), X=np.arange(n, dtype=float).reshape(-1, 1),
+        score=np.array(labels, dtype=float), groups=np.array([f"a{g}" for g in groups], dtype=object),
+        track_ids=np.arange(1, n + 1), video_ids=np.array([None] * n, dtype=object),
+        version=DataVersion(1, "f.csv", "sha", None, None, n),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    groups=st.lists(st.integers(0, 30), min_size=25, max_size=120),
+    seed=st.integers(0, 10_000),
+    data=st.data(),
+)
+def test_honest_split_partitions_rows_and_never_splits_an_artist(groups, seed, data):
+    if len(set(groups)) < 2:
+        groups = groups + [max(groups) + 1]
+    labels = data.draw(st.lists(st.integers(0, 1), min_size=len(groups), max_size=len(groups)))
+    td = _task_data(groups, labels, Protocol.HONEST)
+    split = make_split(td, seed=seed, n_folds=5)
+    tested = np.concatenate([f.test for f in split.folds])
+    assert sorted(tested.tolist()) == list(range(len(groups)))  # each row tested exactly once
+    for fold in split.folds:
+        assert not set(td.groups[fold.train]) & set(td.groups[fold.test])
+        assert len(np.intersect1d(fold.train, fold.test)) == 0
+    again = make_split(td, seed=seed, n_folds=5)
+    assert again.key == split.key
+    assert all(np.array_equal(a.test, b.test) for a, b in zip(split.folds, again.folds, strict=True))
+
+
+def test_label_threshold_comes_from_training_rows_under_honest():
+    td = _task_data([0, 0, 1, 1, 2, 2], [0, 10, 20, 30, 40, 50], Protocol.HONEST)
+    train = np.array([0, 1, 2, 3])
+    assert td.threshold(train) == pytest.approx(15.0)
+    assert td.y(train).tolist() == [0, 0, 1, 1, 1, 1]
+    assert td.y().tolist() == [0, 0, 0, 1, 1, 1]  # the report's all-row mean (25)
