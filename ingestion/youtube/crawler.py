@@ -188,9 +188,13 @@ class Crawler:
                                                          outcome.result.attempts, outcome.result.served_at))
                         elif stop is None or _more_serious(outcome.error, stop):
                             stop = outcome.error
-                    flush()
                     if stop is not None:
                         queue.clear()  # let the calls in flight finish, start no new ones
+                    # Refill before writing, so the calls run while this thread commits;
+                    # whatever finishes meanwhile goes into the next commit.
+                    while queue and len(in_flight) < self.options.concurrency:
+                        in_flight.add(pool.submit(self._fetch, queue.pop(), gate))
+                    flush()
             except KeyboardInterrupt:
                 interrupted = True
                 queue.clear()
