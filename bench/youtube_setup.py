@@ -15,7 +15,7 @@ from warehouse import get_settings
 
 
 def dataset_warehouse(prefix: str) -> tuple[Path, str]:
-    """(warehouse path, label): the real CSV (or a 20,718-row sample) ingested, stg_tracks built."""
+    """(warehouse path, label): the real CSV (or a 20,718-row sample) ingested and dbt built."""
     from orchestration.dbt import ensure_manifest, run_dbt
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
@@ -27,7 +27,7 @@ def dataset_warehouse(prefix: str) -> tuple[Path, str]:
     get_settings.cache_clear()
     ensure_manifest(force=True)
     ingest_csv(csv, warehouse)
-    run_dbt(["run", "--select", "stg_tracks"], warehouse)
+    run_dbt(["build"], warehouse)
     return warehouse, label
 
 

@@ -39,7 +39,7 @@ YOUTUBE_QUERIES = {
         order by observed_at
     """,
     "The fastest-growing videos over the last week": """
-        select v.video_title, v.channel_title,
+        select g.video_id, v.video_title, v.channel_title,
                sum(g.delta_views) as views_gained,
                round(sum(g.delta_views) / sum(g.days_since_previous)) as views_per_day,
                round(100 * sum(g.delta_views) / min(g.view_count - g.delta_views), 2) as growth_pct

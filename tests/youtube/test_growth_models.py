@@ -18,7 +18,7 @@ from ._support import EMULATOR_KEY, csv_kaggle_counts, options
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("youtube_growth")]
 
-GROWTH_MODELS = ["build", "--select", "int_kaggle_video_baseline fct_video_snapshots+ stg_crawl_runs+"]
+GROWTH_MODELS = ["build", "--select", "int_kaggle_video_baseline stg_youtube_snapshots+ stg_crawl_runs+ stg_quota_ledger+"]
 
 
 def rows(warehouse, sql):
