@@ -108,6 +108,13 @@ class DeepRun:
     train_row_epochs: int = 0
 
     @property
+    def status_text(self) -> str:
+        """'succeeded', or the status with its reason ('skipped: no TabPFN weights at ...')."""
+        if not self.reason:
+            return self.status
+        return self.reason if self.reason.startswith(self.status) else f"{self.status}: {self.reason}"
+
+    @property
     def rows_per_s(self) -> float:
         return self.train_row_epochs / self.fit_seconds if self.fit_seconds > 0 else math.nan
 

@@ -66,7 +66,7 @@ def _markdown(runs: Sequence[DeepRun]) -> str:
             f"{k.split('/')[-1]} {v:.4g}" for k, v in r.metrics.items()
             if k.split("/")[-1] in ("r2", "accuracy", "silhouette") and k.startswith(("test/", "cv_mean/", "full/"))
         )
-        status = r.status if not r.reason else f"{r.status}: {r.reason}"
+        status = r.status_text
         rate = "" if math.isnan(r.rows_per_s) else f"{r.rows_per_s:,.0f}"
         lines.append(f"| {r.model} | {r.protocol} | {status.replace('|', '/')} | {headline} | {r.fit_seconds:.1f} | {rate} |")
     return "\n".join(lines)
@@ -76,7 +76,7 @@ def _result(runs: Sequence[DeepRun], context: dg.AssetExecutionContext) -> dg.Ma
     metadata: dict = {"results": dg.MetadataValue.md(_markdown(runs))}
     for r in runs:
         prefix = f"{r.model}/{r.protocol}"
-        metadata[f"{prefix}/status"] = r.status if not r.reason else f"{r.status}: {r.reason}"
+        metadata[f"{prefix}/status"] = r.status_text
         metadata[f"{prefix}/run_id"] = r.run_id
         for key, value in r.metrics.items():
             if key.startswith(("test/", "cv_mean/", "cv_std/", "full/")) and value is not None and math.isfinite(value):
