@@ -104,10 +104,28 @@ def crawl_emulated_days(warehouse: Path, console: Console) -> None:
             console.print(table)
 
 
+def train_deep_models(warehouse: Path, console: Console) -> None:
+    """ML suite II: autoencoder/VAE clustering, TabNet, TabTransformer, TabPFN (both protocols)."""
+    outcome = run_job("train_deep")
+    for asset in ("ml/autoencoder_clusters", "ml/vae_clusters", "ml/tabnet", "ml/tab_transformer", "ml/tabpfn"):
+        meta = outcome.metadata.get(asset, {})
+        for key, status in sorted(meta.items()):
+            if not key.endswith("/status"):
+                continue
+            prefix = key[: -len("/status")]
+            headline = next(
+                (f"{name.split('/')[-1]} {meta[name]:.3f}" for name in sorted(meta)
+                 if name.startswith(prefix + "/") and name.endswith(("/r2", "/accuracy", "/silhouette"))
+                 and name.split("/")[2] in ("test", "cv_mean", "full")),
+                "",
+            )
+            console.print(f"  {prefix:40s} {headline:18s} {status if status != 'succeeded' else ''}")
+
 STAGES: list[tuple[str, Stage]] = [
     ("Ingest the Kaggle sample", ingest_sample),
     ("Build the dbt models", build_models),
     (f"Crawl {EMULATED_DAYS} emulated days of YouTube snapshots, build the growth models", crawl_emulated_days),
+    ("Train the deep models (autoencoder/VAE, TabNet, TabTransformer, TabPFN)", train_deep_models),
 ]
 
 
