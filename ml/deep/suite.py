@@ -476,6 +476,11 @@ def _silhouette(X: np.ndarray, labels: np.ndarray, rows: int, seed: int) -> floa
                                   random_state=seed))
 
 
+def _random_labels(n: int, k: int, seed: int) -> np.ndarray:
+    """The trivial baseline of a clustering: k labels drawn at random (seeded)."""
+    return np.random.default_rng(seed).integers(0, k, size=n)
+
+
 def _cluster_run(warehouse, data, kind, model, asset, protocol: Protocol, budget: DeepBudget, seed: int) -> DeepRun:
     figures: dict[str, Path] = {}
     with tracked_run(
@@ -503,6 +508,8 @@ def _cluster_run(warehouse, data, kind, model, asset, protocol: Protocol, budget
                 "silhouette": _silhouette(X, labels, budget.silhouette_rows, seed),
                 "silhouette_code": _silhouette(code, labels, budget.silhouette_rows, seed),
                 "silhouette_raw_kmeans": _silhouette(X, raw.labels_, budget.silhouette_rows, seed),
+                "silhouette_random_labels": _silhouette(X, _random_labels(len(X), budget.n_clusters, seed),
+                                                        budget.silhouette_rows, seed),
                 "inertia": float(clusterer.kmeans_.inertia_),
                 "reconstruction_mse": clusterer.reconstruction_error(X),
             }
@@ -530,6 +537,8 @@ def _cluster_run(warehouse, data, kind, model, asset, protocol: Protocol, budget
                 scores = {
                     "silhouette": _silhouette(X_test, labels, budget.silhouette_rows, seed),
                     "silhouette_raw_kmeans": _silhouette(X_test, raw.predict(X_test), budget.silhouette_rows, seed),
+                    "silhouette_random_labels": _silhouette(
+                        X_test, _random_labels(len(X_test), budget.n_clusters, seed), budget.silhouette_rows, seed),
                     "reconstruction_mse": clusterer.reconstruction_error(X_test),
                 }
                 run.log_metrics(scores, split="cv_fold", step=fold.index)
