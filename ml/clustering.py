@@ -222,7 +222,7 @@ def run_clustering(
                                      "eps_choice": "report (by eye)" if protocol is Protocol.REPORT
                                      else "knee of the k-distance curve"}) as run:
                 run.split_key = split.key
-                labels = DBSCAN(eps=eps, min_samples=min_pts, n_jobs=2).fit_predict(X).astype(int)
+                labels = DBSCAN(eps=eps, min_samples=min_pts, algorithm="brute", n_jobs=2).fit_predict(X).astype(int)
                 n_clusters = len(set(labels.tolist()) - {-1})
                 run.log_metrics({"eps": eps, "min_samples": min_pts, "n_clusters": n_clusters,
                                  "noise_share": float(np.mean(labels == -1)),

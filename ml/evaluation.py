@@ -15,6 +15,7 @@ user can recompute every metric from ``ml.predictions``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,6 +145,7 @@ def evaluate(
     *,
     X: np.ndarray | None = None,
     scale: bool = True,
+    parallel_folds: bool | None = None,
 ) -> Evaluation:
     """Fit ``estimator_factory()`` on each fold's train rows and score its test rows.
 
@@ -154,7 +156,8 @@ def evaluate(
     kind = td.task.kind
     X = td.X if X is None else X
     ev = Evaluation(kind=kind, protocol=td.protocol)
-    for fold in split.folds:
+
+    def run_fold(fold):
         reference = fold.train if td.protocol is Protocol.HONEST else None
         y = td.y(reference)
         est = estimator_factory()
@@ -163,10 +166,11 @@ def evaluate(
         pred = model.predict(X[fold.test])
         train_pred = model.predict(X[fold.train])
         score = train_score = None
+        is_prob = False
         if kind == "classification":
-            score, ev.score_is_probability = _positive_score(model, X[fold.test])
+            score, is_prob = _positive_score(model, X[fold.test])
             train_score, _ = _positive_score(model, X[fold.train])
-        ev.folds.append(FoldResult(
+        return is_prob, FoldResult(
             index=fold.index,
             test_rows=fold.test,
             actual=y[fold.test],
@@ -175,7 +179,20 @@ def evaluate(
             metrics=_score(kind, y[fold.test], pred, score),
             train_metrics=_score(kind, y[fold.train], train_pred, train_score),
             model=model,
-        ))
+        )
+
+    # Single-threaded estimators (GB, SVM, KNN, linear) fit two folds at once on 2 cores; the
+    # Cython/BLAS parts release the GIL. Multi-threaded ones (n_jobs > 1) go one by one.
+    if parallel_folds is None:
+        parallel_folds = getattr(estimator_factory(), "n_jobs", None) in (None, 1)
+    if parallel_folds and len(split.folds) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(run_fold, split.folds))
+    else:
+        outcomes = [run_fold(f) for f in split.folds]
+    for is_prob, fold_result in outcomes:
+        ev.score_is_probability = is_prob
+        ev.folds.append(fold_result)
     return ev
 
 

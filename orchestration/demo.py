@@ -121,11 +121,26 @@ def train_deep_models(warehouse: Path, console: Console) -> None:
             )
             console.print(f"  {prefix:40s} {headline:18s} {status if status != 'succeeded' else ''}")
 
+
+def train_classical_models(warehouse: Path, console: Console) -> None:
+    """ML suite I: clustering, regression, classification, tuning (both protocols), then the HTML report."""
+    outcome = run_job("ml_classical")
+    for family in ("clustering", "regression", "classification", "tuning"):
+        meta = outcome.metadata.get(f"ml/{family}", {})
+        console.print(f"  ml/{family:15s} {len(meta.get('run_ids', []))} runs in {meta.get('seconds', 0):.0f}s")
+    report = outcome.metadata["ml/report"]
+    console.print(
+        f"  honest protocol: {report['honest_models_beating_baseline']} of {report['honest_models']} models "
+        f"beat their trivial baseline\n  report: {report['report']}"
+    )
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("Ingest the Kaggle sample", ingest_sample),
     ("Build the dbt models", build_models),
     (f"Crawl {EMULATED_DAYS} emulated days of YouTube snapshots, build the growth models", crawl_emulated_days),
     ("Train the deep models (autoencoder/VAE, TabNet, TabTransformer, TabPFN)", train_deep_models),
+    ("Train the classical models and build the ML report", train_classical_models),
 ]
 
 

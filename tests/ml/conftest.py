@@ -21,6 +21,7 @@ def train_copy(template: Path, target: Path, reports: Path, **kwargs):
     shutil.copyfile(template, target)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(OPTUNA_TRIALS))
+        mp.setenv("TUNEHOUSE_ML_TSNE_ROWS", "300")
         mp.setenv("TUNEHOUSE_REPORTS_DIR", str(reports))
         get_settings.cache_clear()
         try:
