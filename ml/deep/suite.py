@@ -237,7 +237,9 @@ def run_deep_supervised(
         save_split(warehouse, split_frame(td, split))
         factory = factory_builder(td, split, run)
         started = time.perf_counter()
-        ev = evaluate(td, split, factory, X=X, scale=scale)
+        # One fold at a time: torch's global RNG (init, dropout, TabNet's batch order)
+        # is per process, so folds trained in parallel threads would not be repeatable.
+        ev = evaluate(td, split, factory, X=X, scale=scale, parallel_folds=False)
         seconds = time.perf_counter() - started
         row_epochs = _row_epochs(ev, split)
         run.params.update(fit_seconds=round(seconds, 3), train_row_epochs=row_epochs,
