@@ -359,6 +359,15 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.state = state
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-answer (timeouts, a killed crawler) is normal here.
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            log.debug("emulator: client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 class EmulatorServer:
     """The emulator on loopback, served from a background thread.
