@@ -158,11 +158,17 @@ def test_tabpfn_skips_without_weights_and_runs_with_a_tiny_checkpoint(deep_env, 
 
 
 def test_two_runs_with_the_same_seed_are_identical(deep_env):
-    from ml.deep.suite import run_tab_transformer
+    """Same seed, same data: identical predictions, metrics and curves (report hold-out
+    and all honest folds, TabNet's Optuna study included)."""
+    from ml.deep.suite import run_tab_transformer, run_tabnet
 
     data = load_track_features(deep_env)
-    first = run_tab_transformer(deep_env, data, budget=TINY, protocols=["report"])
-    second = run_tab_transformer(deep_env, data, budget=TINY, protocols=["report"])
+
+    def once():
+        return (run_tab_transformer(deep_env, data, budget=TINY, protocols=["report"])
+                + run_tabnet(deep_env, data, budget=TINY, protocols=["honest"]))
+
+    first, second = once(), once()
     for a, b in zip(first, second, strict=True):
         pa = rows(deep_env, "SELECT track_id, prediction FROM ml.predictions WHERE run_id = ? ORDER BY track_id", (a.run_id,))
         pb = rows(deep_env, "SELECT track_id, prediction FROM ml.predictions WHERE run_id = ? ORDER BY track_id", (b.run_id,))
