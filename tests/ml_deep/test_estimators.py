@@ -4,7 +4,6 @@ epoch, seeds make CPU runs identical, saved models predict the same after loadin
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 import torch
