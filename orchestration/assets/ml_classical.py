@@ -94,7 +94,9 @@ FAMILY_ASSETS = [ml_clustering, ml_regression, ml_classification, ml_tuning]
 
 @dg.asset(
     key=["ml", "report"],
-    deps=[a.key for a in FAMILY_ASSETS],
+    # The deep suite's assets (orchestration/assets/ml_deep.py) feed the same results table.
+    deps=[a.key for a in FAMILY_ASSETS]
+    + [dg.AssetKey(["ml", n]) for n in ("autoencoder_clusters", "vae_clusters", "tabnet", "tab_transformer", "tabpfn")],
     group_name=GROUP,
     kinds={"html"},
     description="One HTML page: every model × protocol, its trivial baseline, the report's published "
