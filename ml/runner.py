@@ -38,7 +38,7 @@ class FamilyResult:
                 continue
             name = run.model if run.task in (None, "") else f"{run.task}.{run.model}"
             for key, value in run.summary().items():
-                if key.startswith(("test/", "cv_mean/", "full/", "best/")):
+                if key.startswith(("test/", "cv_mean/", "cv_std/", "full/", "best/")) or key == "model/shap_seconds":
                     out[f"{name}/{run.protocol}/{key}"] = value
         return out
 

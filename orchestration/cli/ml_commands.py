@@ -67,7 +67,8 @@ def train(
     console.print(
         f"honest protocol: {report['honest_models_beating_baseline']} of {report['honest_models']} models beat "
         f"their trivial baseline\nreport: {report['report']}\n"
-        'SQL: tunehouse sql "select model, protocol, metric, split, value from ml.metrics join ml.runs using (run_id)"'
+        'SQL: tunehouse sql "select model, protocol, metric, split, value from ml.metrics join ml.runs using (run_id)"',
+        soft_wrap=True,  # paths stay on one line, copy-pasteable
     )
 
 
@@ -79,4 +80,4 @@ def report(warehouse: WarehouseOption = None) -> None:
     meta = outcome.metadata["ml/report"]
     if not meta["runs_shown"]:
         raise UserError("no ML runs in the warehouse yet; run `tunehouse train` first")
-    console.print(f"{meta['report']} ({meta['runs_shown']} model runs)")
+    console.print(f"{meta['report']} ({meta['runs_shown']} model runs)", soft_wrap=True)

@@ -10,6 +10,7 @@ import pytest
 
 # Small but real: the whole suite on the 1000-row sample, Optuna kept to a few trials.
 OPTUNA_TRIALS = 4
+CV_FOLDS = 3
 SEED = 42
 
 
@@ -22,12 +23,24 @@ def train_copy(template: Path, target: Path, reports: Path, **kwargs):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(OPTUNA_TRIALS))
         mp.setenv("TUNEHOUSE_ML_TSNE_ROWS", "300")
+        mp.setenv("TUNEHOUSE_ML_CV_FOLDS", str(CV_FOLDS))
         mp.setenv("TUNEHOUSE_REPORTS_DIR", str(reports))
         get_settings.cache_clear()
         try:
             return train(target, reports_dir=reports, seed=SEED, **kwargs)
         finally:
             get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def train_on_copy():
+    """train_copy, for tests that train their own warehouse (tests/ml is not a package)."""
+    return train_copy
+
+
+@pytest.fixture(scope="session")
+def optuna_trials() -> int:
+    return OPTUNA_TRIALS
 
 
 @pytest.fixture(scope="session")

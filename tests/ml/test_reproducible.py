@@ -5,8 +5,6 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.ml.conftest import train_copy
-
 pytestmark = [pytest.mark.slow]
 
 
@@ -28,30 +26,28 @@ def _snapshot(path):
     return metrics, predictions, clusters
 
 
-def test_two_runs_with_the_same_seed_are_identical(built_warehouse_template, tmp_path):
+def test_two_runs_with_the_same_seed_are_identical(built_warehouse_template, tmp_path, train_on_copy):
     only = ["random_forest", "xgboost", "knn_regression", "kmeans"]
     a = tmp_path / "a.duckdb"
     b = tmp_path / "b.duckdb"
-    train_copy(built_warehouse_template, a, tmp_path / "ra", only=only)
-    train_copy(built_warehouse_template, b, tmp_path / "rb", only=only)
+    train_on_copy(built_warehouse_template, a, tmp_path / "ra", only=only)
+    train_on_copy(built_warehouse_template, b, tmp_path / "rb", only=only)
     snap_a, snap_b = _snapshot(a), _snapshot(b)
     assert len(snap_a[0]) > 50 and len(snap_a[1]) > 100 and len(snap_a[2]) > 100
     assert snap_a == snap_b
 
 
-def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_path):
-    from tests.ml.conftest import OPTUNA_TRIALS
-
+def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_path, train_on_copy, optuna_trials):
     path = tmp_path / "w.duckdb"
     reports = tmp_path / "reports"
-    train_copy(built_warehouse_template, path, reports, only=["xgboost_optuna"], protocols=["honest"])
-    # The second run continues the same study file (train_copy would overwrite the warehouse,
-    # so train again in place).
+    train_on_copy(built_warehouse_template, path, reports, only=["xgboost_optuna"], protocols=["honest"])
+    # The second run continues the same study file (train_on_copy would overwrite the
+    # warehouse, so train again in place).
     from ml.suite import train
     from warehouse import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(OPTUNA_TRIALS))
+        mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(optuna_trials))
         get_settings.cache_clear()
         train(path, reports_dir=reports, seed=42, only=["xgboost_optuna"], protocols=["honest"])
     get_settings.cache_clear()
@@ -60,5 +56,5 @@ def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_pat
         SELECT m.value FROM ml.metrics m JOIN ml.runs r USING (run_id)
         WHERE m.metric = 'trials_total' ORDER BY r.started_at""").fetchall()
     con.close()
-    assert [t for (t,) in totals] == [OPTUNA_TRIALS, 2 * OPTUNA_TRIALS]
+    assert [t for (t,) in totals] == [optuna_trials, 2 * optuna_trials]
     assert (reports / "optuna" / "studies.db").exists()
