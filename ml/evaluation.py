@@ -29,6 +29,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from ml.datasets import Protocol, Split, TaskData
 from ml.tracking import Run
@@ -186,7 +187,9 @@ def evaluate(
     if parallel_folds is None:
         parallel_folds = getattr(estimator_factory(), "n_jobs", None) in (None, 1)
     if parallel_folds and len(split.folds) > 1:
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # One BLAS thread per fold: the same summation order on every run keeps results
+        # bit-identical (distance ties in KNN otherwise break differently between runs).
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
             outcomes = list(pool.map(run_fold, split.folds))
     else:
         outcomes = [run_fold(f) for f in split.folds]
