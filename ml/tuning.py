@@ -153,6 +153,7 @@ def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
                     raise optuna.TrialPruned()
             return float(np.mean(scores))
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no per-trial lines in CLI/demo output
         name = f"xgboost_{td.protocol.value}_{td.version.fingerprint}_seed{seed}"
         storage = study_storage(reports_dir)
         study = optuna.create_study(
@@ -161,7 +162,6 @@ def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         )
         before = len(study.trials)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(objective, n_trials=n_trials)
         states = [t.state.name for t in study.trials]
         run.params.update(study=name, storage=storage, trials_before=before, trials_total=len(study.trials),
