@@ -47,8 +47,13 @@ def _root_message(error) -> str:
     return rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else message
 
 
-def run_job(name: str, run_config: dict[str, Any] | None = None, quiet: bool = True) -> JobOutcome:
-    """Execute job `name` of the current definitions; raise JobFailed with the root error."""
+def run_job(
+    name: str,
+    run_config: dict[str, Any] | None = None,
+    quiet: bool = True,
+    asset_keys: list[list[str]] | None = None,
+) -> JobOutcome:
+    """Execute job `name` (or only `asset_keys` of it); raise JobFailed with the root error."""
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -59,7 +64,12 @@ def run_job(name: str, run_config: dict[str, Any] | None = None, quiet: bool = T
         config.setdefault("loggers", {"console": {"config": {"log_level": "CRITICAL"}}})
     job = build_definitions().resolve_job_def(name)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            run_config=config,
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey(k) for k in asset_keys] if asset_keys else None,
+        )
     if not result.success:
         failures = result.get_step_failure_events()
         if failures and failures[0].step_failure_data.error is not None:

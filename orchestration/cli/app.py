@@ -25,7 +25,7 @@ WarehouseOption = Annotated[
     typer.Option(
         "--warehouse",
         envvar="TUNEHOUSE_WAREHOUSE",
-        help="DuckDB warehouse file [default: data/tunehouse.duckdb in the project].",
+        help="DuckDB warehouse file (default: data/tunehouse.duckdb in the project).",
         show_default=False,
     ),
 ]

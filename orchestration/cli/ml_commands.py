@@ -12,6 +12,9 @@ from rich.table import Table
 from orchestration.cli.app import UserError, WarehouseOption, app
 from orchestration.runner import run_job, use_warehouse
 
+# The deep suite's assets (ml/<name>), trainable by name with --only or all with "deep".
+DEEP_MODELS = ("autoencoder_clusters", "vae_clusters", "tabnet", "tab_transformer", "tabpfn")
+
 console = Console()
 
 
@@ -26,26 +29,29 @@ def train(
         str | None,
         typer.Option(
             "--only",
-            help="Comma-separated families (clustering, regression, classification, tuning) or models "
-            "(e.g. random_forest,knn_regression,xgboost_optuna) [default: everything].",
+            help="Comma-separated families (clustering, regression, classification, tuning, deep) or models "
+            "(e.g. random_forest,knn_regression,xgboost_optuna,tabnet,tab_transformer) (default: everything).",
             show_default=False,
         ),
     ] = None,
     protocol: Annotated[
         list[ProtocolChoice] | None,
-        typer.Option("--protocol", help="report and/or honest (repeatable) [default: both].", show_default=False),
+        typer.Option("--protocol", help="report and/or honest (repeatable) (default: both).", show_default=False),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: TUNEHOUSE_ML_SEED).", show_default=False)] = None,
     warehouse: WarehouseOption = None,
 ) -> None:
-    """Train the classical suite on marts.track_features, track it in ml.*, rebuild the HTML report."""
+    """Train the ML suites on marts.track_features, track them in ml.*, rebuild the HTML report."""
     from ml.suite import SelectionError, resolve_only
 
     path = use_warehouse(warehouse)
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    deep = DEEP_MODELS if names is None or "deep" in names else tuple(n for n in DEEP_MODELS if n in names)
+    classical = None if names is None else [n for n in names if n != "deep" and n not in DEEP_MODELS]
     try:
-        plan = resolve_only(only.split(",") if only else None)
+        plan = resolve_only(classical) if classical is None or classical else {}
     except SelectionError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(f"{exc}, {', '.join(('deep', *DEEP_MODELS))}") from None
     protocols = [p.value for p in (protocol or [ProtocolChoice.report, ProtocolChoice.honest])]
     table = Table(title=f"tunehouse train → {path}")
     for column in ("family", "run", "status"):
@@ -61,6 +67,18 @@ def train(
         for line in str(meta["runs"]).splitlines()[2:]:
             cells = [c.strip() for c in line.strip("|").split("|")]
             table.add_row(family, cells[0], cells[1])
+    if deep:
+        console.print(f"[cyan]▶ deep ({', '.join(deep)})[/cyan]")
+        outcome = run_job(
+            "train_deep",
+            {"ops": {f"ml__{name}": {"config": {"protocols": protocols}} for name in deep}},
+            asset_keys=[["ml", name] for name in deep],
+        )
+        for name in deep:
+            meta = outcome.metadata[f"ml/{name}"]
+            for line in str(meta["results"]).splitlines()[2:]:
+                model, run_protocol, status = (c.strip() for c in line.strip("|").split("|")[:3])
+                table.add_row("deep", f"{model} ({run_protocol})", status)
     outcome = run_job("ml_report")
     console.print(table)
     report = outcome.metadata["ml/report"]

@@ -28,7 +28,7 @@ def ingest(
         Path | None,
         typer.Argument(
             metavar="[PATH]",
-            help="Kaggle 'Spotify and Youtube' CSV [default: TUNEHOUSE_CSV, else the built-in sample].",
+            help="Kaggle 'Spotify and Youtube' CSV (default: TUNEHOUSE_CSV, else the built-in sample).",
             show_default=False,
         ),
     ] = None,
