@@ -124,6 +124,44 @@ def _numeric_column(X: pd.DataFrame, name: str) -> np.ndarray:
 class _TabTransformerBase(TorchEstimator):
     """Shared fit/encode logic; X is a pandas or polars DataFrame."""
 
+    def __init__(
+        self,
+        categorical_features: Sequence[str] = (),
+        dim: int = 32,
+        depth: int = 4,
+        heads: int = 4,
+        attn_dropout: float = 0.1,
+        ff_dropout: float = 0.1,
+        mlp_dropout: float = 0.1,
+        min_category_count: int = 2,
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        validation_fraction: float = 0.1,
+        random_state: int = 42,
+        device: str = "auto",
+    ):
+        self.categorical_features = categorical_features
+        self.dim = dim
+        self.depth = depth
+        self.heads = heads
+        self.attn_dropout = attn_dropout
+        self.ff_dropout = ff_dropout
+        self.mlp_dropout = mlp_dropout
+        self.min_category_count = min_category_count
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.min_delta = min_delta
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.device = device
+
     def _encode_categorical(self, X) -> torch.Tensor:
         columns = []
         for name in self.categorical_features_:
@@ -247,44 +285,6 @@ _COMMON_DOC = """
 class TabTransformerRegressor(_TabTransformerBase, RegressorMixin):
     __doc__ = "TabTransformer with a regression head (MSE on the standardised target)." + _COMMON_DOC
 
-    def __init__(
-        self,
-        categorical_features: Sequence[str] = (),
-        dim: int = 32,
-        depth: int = 4,
-        heads: int = 4,
-        attn_dropout: float = 0.1,
-        ff_dropout: float = 0.1,
-        mlp_dropout: float = 0.1,
-        min_category_count: int = 2,
-        max_epochs: int = 100,
-        batch_size: int = 256,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-5,
-        patience: int = 10,
-        min_delta: float = 0.0,
-        validation_fraction: float = 0.1,
-        random_state: int = 42,
-        device: str = "auto",
-    ):
-        self.categorical_features = categorical_features
-        self.dim = dim
-        self.depth = depth
-        self.heads = heads
-        self.attn_dropout = attn_dropout
-        self.ff_dropout = ff_dropout
-        self.mlp_dropout = mlp_dropout
-        self.min_category_count = min_category_count
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.min_delta = min_delta
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.device = device
-
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
         return ((np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_).astype(np.float32)
 
@@ -302,44 +302,6 @@ class TabTransformerRegressor(_TabTransformerBase, RegressorMixin):
 
 class TabTransformerClassifier(_TabTransformerBase, ClassifierMixin):
     __doc__ = "TabTransformer with a classification head (cross-entropy over classes_)." + _COMMON_DOC
-
-    def __init__(
-        self,
-        categorical_features: Sequence[str] = (),
-        dim: int = 32,
-        depth: int = 4,
-        heads: int = 4,
-        attn_dropout: float = 0.1,
-        ff_dropout: float = 0.1,
-        mlp_dropout: float = 0.1,
-        min_category_count: int = 2,
-        max_epochs: int = 100,
-        batch_size: int = 256,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 1e-5,
-        patience: int = 10,
-        min_delta: float = 0.0,
-        validation_fraction: float = 0.1,
-        random_state: int = 42,
-        device: str = "auto",
-    ):
-        self.categorical_features = categorical_features
-        self.dim = dim
-        self.depth = depth
-        self.heads = heads
-        self.attn_dropout = attn_dropout
-        self.ff_dropout = ff_dropout
-        self.mlp_dropout = mlp_dropout
-        self.min_category_count = min_category_count
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.min_delta = min_delta
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.device = device
 
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.classes_.tolist())}

@@ -109,6 +109,20 @@ def subsample_rows(
 class _TabPFNBase(BaseEstimator):
     _task: Task
 
+    def __init__(
+        self,
+        model_path: str | None = None,
+        max_train_rows: int = 1000,
+        n_estimators: int = 4,
+        random_state: int = 42,
+        device: str = "auto",
+    ):
+        self.model_path = model_path
+        self.max_train_rows = max_train_rows
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+        self.device = device
+
     def _make_inner(self, path: Path):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -152,20 +166,6 @@ class TabPFNSubsampleClassifier(_TabPFNBase, ClassifierMixin):
 
     _task = "classifier"
 
-    def __init__(
-        self,
-        model_path: str | None = None,
-        max_train_rows: int = 1000,
-        n_estimators: int = 4,
-        random_state: int = 42,
-        device: str = "auto",
-    ):
-        self.model_path = model_path
-        self.max_train_rows = max_train_rows
-        self.n_estimators = n_estimators
-        self.random_state = random_state
-        self.device = device
-
     def _make_inner(self, path: Path):
         from tabpfn import TabPFNClassifier
 
@@ -187,20 +187,6 @@ class TabPFNSubsampleRegressor(_TabPFNBase, RegressorMixin):
     """TabPFNRegressor fitted on a seeded random subsample of at most `max_train_rows`."""
 
     _task = "regressor"
-
-    def __init__(
-        self,
-        model_path: str | None = None,
-        max_train_rows: int = 1000,
-        n_estimators: int = 4,
-        random_state: int = 42,
-        device: str = "auto",
-    ):
-        self.model_path = model_path
-        self.max_train_rows = max_train_rows
-        self.n_estimators = n_estimators
-        self.random_state = random_state
-        self.device = device
 
     def _make_inner(self, path: Path):
         from tabpfn import TabPFNRegressor
