@@ -17,7 +17,7 @@ from ._support import options
 
 pytestmark = pytest.mark.xdist_group("youtube_crawl")
 
-SECRET = "AIzaSy-SECRET-do-not-leak-9f8e7d"
+SECRET = "tunehouse-test-SECRET-do-not-leak-9f8e7d"  # fake; only its value is redacted
 
 
 def all_text_in_warehouse(warehouse) -> str:
