@@ -16,7 +16,7 @@ from bench.common import machine, median, real_csv, timed
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
 from orchestration.dbt import ensure_manifest, run_dbt
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 
 def _pandas_baseline(csv: Path, warehouse: Path) -> int:

@@ -23,7 +23,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ml-classical-"))
     os.environ["TUNEHOUSE_REPORTS_DIR"] = str(tmp / "reports")
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     get_settings.cache_clear()
     from ingestion.kaggle_csv import ingest_csv

@@ -35,7 +35,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ml-deep-"))
     os.environ["TUNEHOUSE_REPORTS_DIR"] = str(tmp / "reports")
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     get_settings.cache_clear()
     from ml.datasets import load_track_features

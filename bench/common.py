@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from warehouse import PROJECT_ROOT
+from tunehouse.settings import PROJECT_ROOT
 
 REAL_DATA_DIR = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.common import real_csv
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 
 def dataset_warehouse(prefix: str) -> tuple[Path, str]:

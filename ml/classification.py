@@ -25,7 +25,7 @@ from ml import plots
 from ml.datasets import Protocol, TrackData, load_track_features
 from ml.evaluation import Evaluation
 from ml.runner import FamilyResult, run_supervised
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 FAMILY = "classification"
 ASSET = "ml/classification"

@@ -30,7 +30,7 @@ from ml.datasets import Protocol, TrackData, load_track_features, make_split, pr
 from ml.published import FIGURES
 from ml.runner import FamilyResult
 from ml.tracking import save_split, tracked_run
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 FAMILY = "clustering"
 ASSET = "ml/clustering"

@@ -39,7 +39,8 @@ import polars as pl
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from warehouse import get_settings, read_connection
+from warehouse import read_connection
+from tunehouse.settings import get_settings
 
 
 class Protocol(StrEnum):

@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # no display: figures are files
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from warehouse import get_settings  # noqa: E402
+from tunehouse.settings import get_settings  # noqa: E402
 
 
 def reports_dir(base: Path | str | None = None) -> Path:

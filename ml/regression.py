@@ -24,7 +24,7 @@ from ml.evaluation import nrmse, regression_metrics
 from ml.published import FIGURES, KNN_ABLATION, for_run
 from ml.runner import FamilyResult, run_supervised
 from ml.tracking import save_split, tracked_run
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 FAMILY = "regression"
 ASSET = "ml/regression"

@@ -17,7 +17,7 @@ from ml import published
 from ml.datasets import LeakyFeatureError, Protocol, Split, TaskData, TrackData, make_split, prepare, split_frame
 from ml.evaluation import Evaluation, evaluate, log_evaluation
 from ml.tracking import Run, save_split, tracked_run
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 
 @dataclass

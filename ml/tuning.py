@@ -34,7 +34,7 @@ from ml import plots
 from ml.datasets import Protocol, Split, TaskData, TrackData, load_track_features
 from ml.published import FIGURES
 from ml.runner import FamilyResult, run_supervised
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 FAMILY = "tuning"
 ASSET = "ml/tuning"

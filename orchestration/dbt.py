@@ -12,7 +12,7 @@ from typing import Any
 from dagster import AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
 
-from warehouse import DBT_PROJECT_DIR, get_settings
+from tunehouse.settings import DBT_PROJECT_DIR, get_settings
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -12,7 +12,7 @@ from orchestration.assets import ml_deep
 from orchestration.assets import youtube
 from orchestration.dbt import dbt_project
 from orchestration.resources import WarehouseResource
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 all_assets = [*kaggle.assets, *dbt_assets_module.assets, *youtube.assets, *ml_classical.assets, *ml_deep.assets]
 asset_checks: list = []

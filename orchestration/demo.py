@@ -67,7 +67,8 @@ def crawl_emulated_days(warehouse: Path, console: Console) -> None:
     from rich.table import Table
 
     from ingestion.youtube.emulator import DEFAULT_API_KEY, EmulatorServer, Faults, VideoUniverse, load_seed_videos
-    from warehouse import get_settings, read_connection
+    from warehouse import read_connection
+    from tunehouse.settings import get_settings
 
     seeds = load_seed_videos(warehouse)
     key_before = os.environ.get("YOUTUBE_API_KEY")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warehouse import PROJECT_ROOT, get_settings
+from tunehouse.settings import PROJECT_ROOT, get_settings
 
 
 class JobFailed(RuntimeError):

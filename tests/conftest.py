@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse import PROJECT_ROOT
+from tunehouse.settings import PROJECT_ROOT
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -21,7 +21,7 @@ SAMPLE_SEED = 7
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
     """No test touches the project's own warehouse, Dagster home or reports."""
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     base = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(base / "default.duckdb"))
@@ -68,7 +68,7 @@ def built_warehouse_template(tmp_path_factory, sample_csv) -> Path:
 @pytest.fixture
 def built_warehouse(built_warehouse_template, tmp_path, monkeypatch) -> Path:
     """A private copy of the built sample warehouse; TUNEHOUSE_WAREHOUSE points at it."""
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built_warehouse_template, path)
@@ -80,7 +80,7 @@ def built_warehouse(built_warehouse_template, tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def warehouse_path(tmp_path, monkeypatch) -> Path:
     """An empty warehouse location; TUNEHOUSE_WAREHOUSE points at it."""
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(path))

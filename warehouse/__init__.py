@@ -8,15 +8,10 @@ from warehouse.connection import (
     write_connection,
 )
 from warehouse.schema import ensure_schema
-from warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
 
 __all__ = [
-    "DBT_PROJECT_DIR",
-    "PROJECT_ROOT",
-    "Settings",
     "WarehouseError",
     "ensure_schema",
-    "get_settings",
     "read_connection",
     "resolve_path",
     "transaction",

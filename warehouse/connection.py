@@ -22,8 +22,6 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from warehouse.settings import get_settings
-
 log = logging.getLogger(__name__)
 
 
@@ -38,12 +36,19 @@ def _is_lock_error(exc: BaseException) -> bool:
     )
 
 
-def resolve_path(path: Path | str | None = None) -> Path:
-    return Path(path) if path is not None else get_settings().warehouse
+#: How long an opener keeps retrying a locked file unless told otherwise
+#: (``Settings.lock_timeout_s`` is passed by the entry points).
+DEFAULT_LOCK_TIMEOUT_S = 60.0
+
+
+def resolve_path(path: Path | str | None) -> Path:
+    if path is None:
+        raise WarehouseError("no warehouse path given (the caller must pass Settings.warehouse)")
+    return Path(path)
 
 
 def _open(path: Path, read_only: bool, timeout_s: float | None) -> duckdb.DuckDBPyConnection:
-    timeout_s = get_settings().lock_timeout_s if timeout_s is None else timeout_s
+    timeout_s = DEFAULT_LOCK_TIMEOUT_S if timeout_s is None else timeout_s
     retrying = Retrying(
         retry=retry_if_exception(_is_lock_error),
         wait=wait_random_exponential(multiplier=0.05, max=2.0),
@@ -64,7 +69,7 @@ def _open(path: Path, read_only: bool, timeout_s: float | None) -> duckdb.DuckDB
 
 @contextmanager
 def write_connection(
-    path: Path | str | None = None, timeout_s: float | None = None
+    path: Path | str, timeout_s: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection, closed on exit. Creates the file (and its folder) if needed."""
     path = resolve_path(path)
@@ -78,7 +83,7 @@ def write_connection(
 
 @contextmanager
 def read_connection(
-    path: Path | str | None = None, timeout_s: float | None = None
+    path: Path | str, timeout_s: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, closed on exit. The warehouse must exist."""
     path = resolve_path(path)

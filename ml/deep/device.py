@@ -37,7 +37,7 @@ def seed_everything(seed: int) -> torch.Generator:
 def configure_torch_threads(threads: int | None = None) -> int:
     """Set torch's CPU threads (default: Settings.ml_torch_threads); returns the value."""
     if threads is None:
-        from warehouse import get_settings
+        from tunehouse.settings import get_settings
 
         threads = get_settings().ml_torch_threads
     if torch.get_num_threads() != threads:

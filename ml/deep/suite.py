@@ -55,7 +55,7 @@ from ml.deep.tabpfn_models import (
 from ml.evaluation import Evaluation, evaluate, log_evaluation
 from ml.plots import figure_path
 from ml.tracking import Run, save_split, tracked_run
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 FAMILY = "deep"
 CLUSTER_TASK = "music_clusters"

@@ -8,7 +8,7 @@ import dagster as dg
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
 from orchestration.resources import WarehouseResource
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 
 class KaggleCsvConfig(dg.Config):

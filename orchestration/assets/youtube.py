@@ -14,7 +14,7 @@ from ingestion.youtube import CrawlError, CrawlOptions, TargetsUnavailable, craw
 from ingestion.youtube.progress import default_progress
 from orchestration.assets import dbt as dbt_assets_module
 from orchestration.resources import WarehouseResource
-from warehouse import get_settings
+from tunehouse.settings import get_settings
 
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "youtube_snapshots"])
 STG_TRACKS_KEY = dg.AssetKey(["staging", "stg_tracks"])

@@ -38,7 +38,7 @@ def crawl(
     warehouse: WarehouseOption = None,
 ) -> None:
     """Snapshot every video of the latest Kaggle load (key from YOUTUBE_API_KEY); resumes a paused crawl."""
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     path = use_warehouse(warehouse)
     if get_settings().youtube_api_key is None:

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from orchestration.cli.app import UserError, WarehouseOption, app
 from orchestration.runner import dagster_home, run_job, use_warehouse
-from warehouse import PROJECT_ROOT, read_connection
+from warehouse import read_connection
+from tunehouse.settings import PROJECT_ROOT
 
 console = Console()
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import HEADER, generate_rows
 from orchestration.dbt import run_dbt
-from warehouse import DBT_PROJECT_DIR
+from tunehouse.settings import DBT_PROJECT_DIR
 
 CHILDREN_ACTS = {"CoComelon", "Super Simple Songs", "The Wiggles", "The Kiboomers", "Raffi", "Kidz Bop Kids"}
 

@@ -17,7 +17,7 @@ SEED = 42
 def train_copy(template: Path, target: Path, reports: Path, **kwargs):
     """Copy a built warehouse and train on it; returns the suite's results."""
     from ml.suite import train
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     shutil.copyfile(template, target)
     with pytest.MonkeyPatch.context() as mp:

@@ -44,7 +44,7 @@ def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_pat
     # The second run continues the same study file (train_on_copy would overwrite the
     # warehouse, so train again in place).
     from ml.suite import train
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(optuna_trials))

@@ -31,7 +31,7 @@ TINY = DeepBudget(
 
 @pytest.fixture
 def deep_env(built_warehouse, monkeypatch):
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     monkeypatch.setenv("TUNEHOUSE_ML_TSNE_ROWS", "150")
     monkeypatch.delenv("TABPFN_MODEL_PATH", raising=False)
@@ -136,7 +136,7 @@ def test_clustering_runs_store_labels_and_honest_silhouettes(deep_env):
 
 def test_tabpfn_skips_without_weights_and_runs_with_a_tiny_checkpoint(deep_env, tiny_tabpfn_dir, tmp_path, monkeypatch):
     from ml.deep.suite import run_tabpfn
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     data = load_track_features(deep_env)
     empty = tmp_path / "no_weights"

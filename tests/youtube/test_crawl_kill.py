@@ -14,7 +14,7 @@ import pytest
 
 from ingestion.youtube import crawl
 from ingestion.youtube.emulator import Faults
-from warehouse import PROJECT_ROOT
+from tunehouse.settings import PROJECT_ROOT
 
 from ._support import EMULATOR_KEY, csv_video_ids, options
 

@@ -55,7 +55,7 @@ def test_key_never_in_logs_exceptions_or_tables(built_warehouse, emulator_for, c
 
 
 def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehouse, emulator_for, monkeypatch):
-    from warehouse import get_settings
+    from tunehouse.settings import get_settings
 
     emulator = emulator_for(Faults(server_error_rate=0.1), api_keys={SECRET})
     monkeypatch.setenv("YOUTUBE_API_KEY", SECRET)

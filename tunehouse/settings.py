@@ -1,7 +1,9 @@
 """The one source of configuration: environment variables (or a .env file), read by pydantic.
 
-Every setting is documented in README.md ("Configuration"). CLI flags and Dagster config
-override these values for one invocation; nothing else reads the environment directly.
+Every setting is documented in README.md ("Configuration"). An entry point (the CLI, the
+Dagster definitions, a benchmark) builds one `Settings` with `load_settings(**overrides)`
+and passes what each component needs explicitly; nothing else reads or writes the
+environment.
 """
 
 from __future__ import annotations
@@ -83,6 +85,17 @@ class Settings(BaseSettings):
     crawl_concurrency: int = Field(default=4, ge=1, le=32, description="Requests in flight.")
 
 
+def load_settings(**overrides) -> Settings:
+    """The settings of one invocation: environment (and .env) plus explicit overrides.
+
+    Only entry points call this (the CLI, the Dagster definitions, benchmarks, tests);
+    everything below them receives the values it needs as arguments.
+    """
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
 @lru_cache
 def get_settings() -> Settings:
+    """Deprecated: being replaced by explicit passing of `load_settings()`'s result."""
     return Settings()
