@@ -1,10 +1,11 @@
-"""Classification (report ch. 5): the stream-gap label with RF, GB, XGBoost and SVM, plus the
-report's SVM kernel-trick variant, each beside its majority-class baseline.
+"""Classification (study ch. 5): the stream-gap label with RF, GB, XGBoost and SVM, plus the
+study's SVM kernel-trick variant, each beside its majority-class baseline.
 
 Per model × protocol: accuracy, precision, recall, F1, ROC AUC (``ml.metrics``), per-track
 predictions with P(class 1) (``ml.predictions``), a confusion matrix; for the tree models
 feature importances and SHAP values computed with TreeSHAP's exact polynomial-time path
-(``shap.TreeExplainer``) on the whole test set, timed (``shap_seconds``).
+(``shap.TreeExplainer``) on the whole test set, timed (``shap_seconds``), all under split
+``model``. Every run goes through :class:`ml.pipeline.Pipeline`.
 """
 
 from __future__ import annotations
@@ -15,20 +16,20 @@ from pathlib import Path
 import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.metrics import confusion_matrix
 from sklearn.kernel_approximation import Nystroem
+from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC, LinearSVC
 from xgboost import XGBClassifier
 
 from ml import plots
-from ml.datasets import Protocol, TrackData, load_track_features
+from ml.datasets import TrackData
 from ml.evaluation import Evaluation
-from ml.runner import FamilyResult, run_supervised
-from tunehouse.settings import get_settings
+from ml.options import TrainOptions
+from ml.pipeline import Pipeline, RunContext
+from ml.results import FamilyResult
 
 FAMILY = "classification"
-ASSET = "ml/classification"
 LABEL_TASK = "stream_gap_label"
 SVM_TRICK_TASK = "views_above_mean_svm"
 TREE_MODELS = ("random_forest", "gradient_boosting", "xgboost")
@@ -38,8 +39,8 @@ def model_factories(seed: int) -> dict[str, tuple[callable, dict]]:
     """name → (factory, params) of the stream-gap classifiers.
 
     The random forest's depth is bounded (10, leaves ≥ 5) so exact TreeSHAP over the whole
-    test set takes seconds; the report's other settings are library defaults (GB with the
-    report's learning rate 0.1).
+    test set takes seconds; the study's other settings are library defaults (GB with the
+    study's learning rate 0.1).
     """
     rf = dict(n_estimators=100, max_depth=10, min_samples_leaf=5, n_jobs=2, random_state=seed)
     gb = dict(n_estimators=100, learning_rate=0.1, max_depth=3, random_state=seed)
@@ -58,7 +59,7 @@ def model_factories(seed: int) -> dict[str, tuple[callable, dict]]:
 
 
 def svm_trick_factories(seed: int) -> dict[str, tuple[callable, dict]]:
-    """The report's kernel-trick SVM: linear SVC on (Stream, Likes, Stream²+Likes²), balanced."""
+    """The study's kernel-trick SVM: linear SVC on (Stream, Likes, Stream²+Likes²), balanced."""
     params = dict(kernel="linear", C=1.0, class_weight="balanced", random_state=seed, max_iter=200_000)
     return {
         "majority_class": (lambda: DummyClassifier(strategy="most_frequent"), {"strategy": "most_frequent"}),
@@ -112,83 +113,58 @@ def tree_shap(model_pipeline, X_test: np.ndarray) -> tuple[np.ndarray, float]:
     return values, seconds
 
 
-def _tree_extras(run, td, split, ev, model_name: str, protocol: Protocol, reports_dir) -> dict[str, Path]:
+def log_tree_explanations(ctx: RunContext, ev: Evaluation, model_name: str) -> None:
     """Importances and SHAP of the model fitted on the (last) fold, on that fold's test rows."""
+    td, protocol = ctx.td, ctx.protocol.value
     fold = ev.folds[-1]
     pipeline = fold.model
     model = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
-    figures = {}
     importances = np.asarray(model.feature_importances_, dtype=float)
     for name, value in zip(td.features, importances, strict=True):
-        run.log_metric(f"importance.{name}", value, split="model")
-    path = plots.figure_path(FAMILY, protocol.value, f"{model_name}_importances", base=reports_dir)
-    figures[f"{model_name}_importances"] = bar_figure(
-        td.features, importances, f"{model_name}: feature importances ({protocol.value})", "importance", path)
-    run.log_artifact(f"{model_name}_importances", path, title=f"{model_name} feature importances")
+        ctx.run.log_metric(f"importance.{name}", value, split="model")
+    name = f"{model_name}_importances"
+    bar_figure(td.features, importances, f"{model_name}: feature importances ({protocol})", "importance",
+               ctx.figure_path(name))
+    ctx.add_figure(name, ctx.figure_path(name), title=f"{model_name} feature importances")
     values, seconds = tree_shap(pipeline, td.X[fold.test_rows])
-    run.log_metric("shap_seconds", seconds, split="model")
-    run.log_metric("shap_rows", len(fold.test_rows), split="model")
+    ctx.run.log_metric("shap_seconds", seconds, split="model")
+    ctx.run.log_metric("shap_rows", len(fold.test_rows), split="model")
     mean_abs = np.abs(values).mean(axis=0)
-    for name, value in zip(td.features, mean_abs, strict=True):
-        run.log_metric(f"shap_mean_abs.{name}", float(value), split="model")
-    path = plots.figure_path(FAMILY, protocol.value, f"{model_name}_shap", base=reports_dir)
-    figures[f"{model_name}_shap"] = bar_figure(
-        td.features, mean_abs,
-        f"{model_name}: mean |SHAP| on {len(fold.test_rows)} test rows in {seconds:.1f}s ({protocol.value})",
-        "mean |SHAP value| (class 1)", path)
-    run.log_artifact(f"{model_name}_shap", path, title=f"{model_name} SHAP (exact TreeSHAP, {seconds:.1f}s)",
-                     published="ch. 7: the report gave up on SHAP as too slow")
-    return figures
+    for feature, value in zip(td.features, mean_abs, strict=True):
+        ctx.run.log_metric(f"shap_mean_abs.{feature}", float(value), split="model")
+    name = f"{model_name}_shap"
+    bar_figure(td.features, mean_abs,
+               f"{model_name}: mean |SHAP| on {len(fold.test_rows)} test rows in {seconds:.1f}s ({protocol})",
+               "mean |SHAP value| (class 1)", ctx.figure_path(name))
+    ctx.add_figure(name, ctx.figure_path(name), title=f"{model_name} SHAP (exact TreeSHAP, {seconds:.1f}s)")
 
 
 # --------------------------------------------------------------------------- family
 
 
-def run_classification(
-    warehouse: Path | str | None = None,
-    protocols: tuple[Protocol, ...] = (Protocol.REPORT, Protocol.HONEST),
-    *,
-    data: TrackData | None = None,
-    seed: int | None = None,
-    only: set[str] | None = None,
-    reports_dir: Path | None = None,
-    asset: str = ASSET,
-) -> FamilyResult:
-    """Train every classifier under each protocol; returns runs, figures and timings."""
-    started = time.perf_counter()
-    seed = get_settings().ml_seed if seed is None else seed
-    data = data if data is not None else load_track_features(warehouse)
-    result = FamilyResult(FAMILY)
-    plan = [(LABEL_TASK, name, f) for name, f in model_factories(seed).items()]
-    plan += [(SVM_TRICK_TASK, name, f) for name, f in svm_trick_factories(seed).items()]
-    for protocol in protocols:
-        for task, name, (factory, params) in plan:
-            if only and name not in only and not (name == "majority_class" and _task_selected(task, only)):
-                continue
-            t0 = time.perf_counter()
-            figures: dict[str, Path] = {}
-
-            def after(run, td, split, ev, name=name, task=task, protocol=protocol):
-                fig_name = f"{task}_{name}_confusion"
-                path = plots.figure_path(FAMILY, protocol.value, fig_name, base=reports_dir)
-                figures[fig_name] = confusion_figure(
-                    ev, f"{name} on {task} ({protocol.value}, {split.description.split(':')[0]})", path)
-                published = "ch. 5-1-4: accuracy about 0.89" if name == "svm_kernel_trick" else None
-                run.log_artifact(fig_name, path, title=f"Confusion matrix: {name}", published=published)
-                if name in TREE_MODELS:
-                    figures.update(_tree_extras(run, td, split, ev, name, protocol, reports_dir))
-
-            sup = run_supervised(
-                warehouse, data, asset=asset, family=FAMILY, task=task, model=name, protocol=protocol,
-                estimator_factory=factory, params=params, seed=seed, after=after,
-            )
-            result.runs.append(sup.run)
-            result.figures.update({f"{protocol.value}/{k}": v for k, v in figures.items()})
-            result.timings[f"{task}.{name}/{protocol.value}"] = round(time.perf_counter() - t0, 2)
-    result.seconds = time.perf_counter() - started
-    return result
+def _confusion_step(task: str, name: str):
+    def after(ctx: RunContext, ev: Evaluation) -> None:
+        fig_name = f"{task}_{name}_confusion"
+        path = confusion_figure(
+            ev, f"{name} on {task} ({ctx.protocol.value}, {ctx.split.description.split(':')[0]})",
+            ctx.figure_path(fig_name))
+        ctx.add_figure(fig_name, path, title=f"Confusion matrix: {name}")
+        if name in TREE_MODELS:
+            log_tree_explanations(ctx, ev, name)
+    return after
 
 
-def _task_selected(task: str, only: set[str]) -> bool:
-    names = {n for n in (model_factories(0) if task == LABEL_TASK else svm_trick_factories(0))}
-    return bool(names & only)
+def train(warehouse: Path, data: TrackData, options: TrainOptions) -> FamilyResult:
+    """Every classifier (and its majority-class baseline) under each protocol."""
+    pipe = Pipeline(FAMILY, warehouse, data, options)
+    plans = {LABEL_TASK: model_factories(options.seed), SVM_TRICK_TASK: svm_trick_factories(options.seed)}
+    for protocol in options.protocols:
+        for task, factories in plans.items():
+            # A task's baseline runs when any of its models runs.
+            task_selected = any(options.wants(m) for m in factories if m != "majority_class")
+            for name, (factory, params) in factories.items():
+                if not (options.wants(name) or (name == "majority_class" and task_selected)):
+                    continue
+                pipe.supervised(task, name, protocol, factory=factory, params=params,
+                                after=_confusion_step(task, name))
+    return pipe.result()

@@ -1,21 +1,22 @@
-"""Clustering (report ch. 3): K-Means with an elbow + silhouette sweep, DBSCAN with a k-distance
+"""Clustering (study ch. 3): K-Means with an elbow + silhouette sweep, DBSCAN with a k-distance
 plot, PCA and t-SNE views coloured by cluster, per-cluster mean views and feature means.
 
 Clustering has no target, so the two protocols differ in how parameters are chosen:
 
-* ``report``: the report's values, read off its plots by eye (K-Means k = 4; DBSCAN
+* ``replication``: the study's values, read off its plots by eye (K-Means k = 4; DBSCAN
   minPts = 100, eps = 6);
 * ``honest``: chosen by a stated criterion (k with the highest silhouette; eps at the knee
   of the k-distance curve, the point farthest from the chord), and each partition's
   silhouette is compared with that of random labels with the same cluster sizes (the
   trivial baseline, ≈ 0).
 
-Labels per track go to ``ml.track_clusters`` (-1 = DBSCAN noise).
+Both protocols fit on every row (a split with all rows in train, stored in ``ml.splits``
+like any other). Labels per track go to ``ml.track_clusters`` (-1 = DBSCAN noise). Every
+run goes through :class:`ml.pipeline.Pipeline`.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,17 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 from ml import plots
-from ml.datasets import Protocol, TrackData, load_track_features, make_split, prepare, split_frame
-from ml.published import FIGURES
-from ml.runner import FamilyResult
-from ml.tracking import save_split, tracked_run
-from tunehouse.settings import get_settings
+from ml.datasets import Protocol, TaskData, TrackData
+from ml.options import TrainOptions
+from ml.pipeline import Pipeline, RunContext
+from ml.results import FamilyResult
 
 FAMILY = "clustering"
-ASSET = "ml/clustering"
 TASK = "music_clusters"
 KS = tuple(range(2, 11))
-REPORT_K = 4
-REPORT_MIN_PTS = 100
-REPORT_EPS = 6.0
+STUDY_K = 4
+STUDY_MIN_PTS = 100
+STUDY_EPS = 6.0
 SILHOUETTE_ROWS = 3000
 
 
@@ -117,123 +116,141 @@ def _profiles(frame, features, labels, title, path) -> tuple[Path, dict]:
     return plots.save_png(fig, path), mean_views
 
 
-def run_clustering(
-    warehouse: Path | str | None = None,
-    protocols: tuple[Protocol, ...] = (Protocol.REPORT, Protocol.HONEST),
-    *,
-    data: TrackData | None = None,
-    seed: int | None = None,
-    only: set[str] | None = None,
-    reports_dir: Path | None = None,
-    asset: str = ASSET,
-) -> FamilyResult:
-    started = time.perf_counter()
-    settings = get_settings()
-    seed = settings.ml_seed if seed is None else seed
-    data = data if data is not None else load_track_features(warehouse)
-    result = FamilyResult(FAMILY)
-    td = prepare(TASK, Protocol.REPORT, data)
-    split = make_split(td, seed=seed)
-    save_split(warehouse, split_frame(td, split))
-    X = td.task.make_scaler().fit_transform(td.X)
-    want = (lambda name: not only or name in only)
+class _Shared:
+    """What both protocols' runs share, computed once per feature matrix: the scaled
+    features, the PCA / t-SNE projections, the elbow sweep and the k-distance curve."""
 
-    t0 = time.perf_counter()
-    pca_xy = PCA(n_components=2, random_state=seed).fit_transform(X)
-    rng = np.random.default_rng(seed)
-    tsne_rows = np.sort(rng.choice(td.n, size=min(td.n, settings.ml_tsne_rows), replace=False))
-    tsne_xy = TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30, len(tsne_rows) - 1)
-                   ).fit_transform(X[tsne_rows])
-    result.timings["projections (PCA, t-SNE)"] = round(time.perf_counter() - t0, 2)
+    def __init__(self, pipe: Pipeline):
+        self.pipe = pipe
+        self.seed = pipe.options.seed
+        self._cache: dict = {}
 
-    def figures_for(run, protocol, model, labels, desc):
-        pca_path = plots.figure_path(FAMILY, protocol.value, f"{model}_pca", base=reports_dir)
-        _scatter(pca_xy, labels, f"PCA of music features: {desc}", pca_path)
-        run.log_artifact(f"{model}_pca", pca_path, title=f"PCA: {desc}", published=FIGURES.get(f"{model}_pca"))
-        tsne_path = plots.figure_path(FAMILY, protocol.value, f"{model}_tsne", base=reports_dir)
-        _scatter(tsne_xy, labels[tsne_rows], f"t-SNE ({len(tsne_rows)} rows): {desc}", tsne_path)
-        run.log_artifact(f"{model}_tsne", tsne_path, title=f"t-SNE: {desc}")
-        prof_path = plots.figure_path(FAMILY, protocol.value, f"{model}_profiles", base=reports_dir)
-        _, mean_views = _profiles(td.frame, td.features, labels, f"Feature means per cluster: {desc}", prof_path)
-        run.log_artifact(f"{model}_profiles", prof_path, title=f"Cluster profiles: {desc}",
-                         published=FIGURES["cluster_profiles"] if model == "kmeans" else None)
+    def _key(self, td: TaskData):
+        return td.features, td.n, int(td.track_ids.sum())
+
+    def scaled(self, td: TaskData) -> np.ndarray:
+        key = ("X", self._key(td))
+        if key not in self._cache:
+            self._cache[key] = td.task.make_scaler().fit_transform(td.X)
+        return self._cache[key]
+
+    def projections(self, td: TaskData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(PCA xy of every row, t-SNE row positions, their t-SNE xy)."""
+        key = ("proj", self._key(td))
+        if key not in self._cache:
+            X = self.scaled(td)
+            pca_xy = PCA(n_components=2, random_state=self.seed).fit_transform(X)
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(td.n, size=min(td.n, self.pipe.options.tsne_rows), replace=False))
+            tsne_xy = TSNE(n_components=2, random_state=self.seed, init="pca",
+                           perplexity=min(30, len(rows) - 1)).fit_transform(X[rows])
+            self._cache[key] = (pca_xy, rows, tsne_xy)
+        return self._cache[key]
+
+    def elbow(self, td: TaskData) -> tuple[list[float], list[float], int, Path]:
+        """(inertias, silhouettes over KS, best-silhouette k, the elbow figure)."""
+        key = ("elbow", self._key(td))
+        if key not in self._cache:
+            inertias, sils = elbow(self.scaled(td), self.seed)
+            best_k = KS[int(np.nanargmax(sils))]
+            fig, ax = plots.new_figure(6.5, 4)
+            ax.plot(KS, inertias, marker="o")
+            ax.set_xlabel("k")
+            ax.set_ylabel("inertia")
+            ax2 = ax.twinx()
+            ax2.plot(KS, sils, marker="s", color="green")
+            ax2.set_ylabel("silhouette", color="green")
+            ax.set_title(f"K-Means elbow (inertia) and silhouette; study k={STUDY_K}, best silhouette k={best_k}",
+                         fontsize=8)
+            path = plots.save_png(fig, self.pipe.figure_path(Protocol.REPLICATION, "kmeans_elbow"))
+            self.pipe.shared_figure(Protocol.REPLICATION, "kmeans_elbow", path)
+            self._cache[key] = (inertias, sils, best_k, path)
+        return self._cache[key]
+
+    def k_distance(self, td: TaskData) -> tuple[int, float, Path]:
+        """(minPts, knee eps, the k-distance figure)."""
+        key = ("kdist", self._key(td))
+        if key not in self._cache:
+            min_pts = min(STUDY_MIN_PTS, max(2, td.n // 20))
+            kd = k_distance(self.scaled(td), min_pts)
+            knee_eps = knee(kd)
+            fig, ax = plots.new_figure(6.5, 4)
+            ax.plot(np.arange(len(kd)), kd)
+            ax.axhline(STUDY_EPS, color="red", ls="--", label=f"study eps={STUDY_EPS}")
+            ax.axhline(knee_eps, color="green", ls="--", label=f"knee eps={knee_eps:.2f}")
+            ax.set_xlabel("points sorted by distance")
+            ax.set_ylabel(f"distance to {min_pts}-th neighbour")
+            ax.legend()
+            ax.set_title(f"DBSCAN k-distance plot (minPts={min_pts})", fontsize=9)
+            path = plots.save_png(fig, self.pipe.figure_path(Protocol.REPLICATION, "dbscan_k_distance"))
+            self.pipe.shared_figure(Protocol.REPLICATION, "dbscan_k_distance", path)
+            self._cache[key] = (min_pts, knee_eps, path)
+        return self._cache[key]
+
+    def views(self, ctx: RunContext, model: str, labels: np.ndarray, desc: str) -> None:
+        """PCA / t-SNE scatter and cluster profiles of one partition, as the run's figures."""
+        td = ctx.td
+        pca_xy, tsne_rows, tsne_xy = self.projections(td)
+        path = _scatter(pca_xy, labels, f"PCA of music features: {desc}", ctx.figure_path(f"{model}_pca"))
+        ctx.add_figure(f"{model}_pca", path, title=f"PCA: {desc}")
+        path = _scatter(tsne_xy, labels[tsne_rows], f"t-SNE ({len(tsne_rows)} rows): {desc}",
+                        ctx.figure_path(f"{model}_tsne"))
+        ctx.add_figure(f"{model}_tsne", path, title=f"t-SNE: {desc}")
+        path, mean_views = _profiles(td.frame, td.features, labels, f"Feature means per cluster: {desc}",
+                                     ctx.figure_path(f"{model}_profiles"))
+        ctx.add_figure(f"{model}_profiles", path, title=f"Cluster profiles: {desc}")
         for c, v in mean_views.items():
-            run.log_metric("mean_views", v, split="cluster", step=c)
-        for name, path in ((f"{model}_pca", pca_path), (f"{model}_tsne", tsne_path), (f"{model}_profiles", prof_path)):
-            result.figures[f"{protocol.value}/{name}"] = path
+            ctx.run.log_metric("mean_views", v, split="cluster", step=c)
 
-    if want("kmeans"):
-        t0 = time.perf_counter()
-        inertias, sils = elbow(X, seed)
-        best_k = KS[int(np.nanargmax(sils))]
-        elbow_path = plots.figure_path(FAMILY, "report", "kmeans_elbow", base=reports_dir)
-        fig, ax = plots.new_figure(6.5, 4)
-        ax.plot(KS, inertias, marker="o")
-        ax.set_xlabel("k")
-        ax.set_ylabel("inertia")
-        ax2 = ax.twinx()
-        ax2.plot(KS, sils, marker="s", color="green")
-        ax2.set_ylabel("silhouette", color="green")
-        ax.set_title(f"K-Means elbow (inertia) and silhouette; report k={REPORT_K}, best silhouette k={best_k}",
-                     fontsize=8)
-        plots.save_png(fig, elbow_path)
-        result.figures["report/kmeans_elbow"] = elbow_path
-        for protocol in protocols:
-            k = REPORT_K if protocol is Protocol.REPORT else best_k
-            with tracked_run(warehouse, asset=asset, family=FAMILY, model="kmeans", protocol=protocol.value,
-                             task=TASK, data_version=data.version, seed=seed,
-                             params={"k": k, "n_init": 4, "features": list(td.features), "scaler": "standard",
-                                     "k_choice": "report (by eye)" if protocol is Protocol.REPORT
-                                     else "highest silhouette over k=2..10"}) as run:
-                run.split_key = split.key
-                run.log_curve("inertia", KS, inertias, split="elbow")
-                run.log_curve("silhouette", KS, sils, split="elbow")
-                km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
-                labels = km.labels_.astype(int)
-                run.log_metrics({"k": k, "inertia": km.inertia_, "silhouette": silhouette(X, labels, seed),
-                                 "silhouette_random_labels": random_label_silhouette(X, labels, seed)}, split="full")
-                run.log_clusters("kmeans", td.track_ids, labels)
-                run.log_artifact("kmeans_elbow", elbow_path, title="K-Means elbow", published=FIGURES["kmeans_elbow"])
-                figures_for(run, protocol, "kmeans", labels, f"K-Means k={k}")
-            result.runs.append(run)
-        result.timings["kmeans"] = round(time.perf_counter() - t0, 2)
 
-    if want("dbscan"):
-        t0 = time.perf_counter()
-        min_pts = min(REPORT_MIN_PTS, max(2, td.n // 20))
-        kd = k_distance(X, min_pts)
-        knee_eps = knee(kd)
-        kd_path = plots.figure_path(FAMILY, "report", "dbscan_k_distance", base=reports_dir)
-        fig, ax = plots.new_figure(6.5, 4)
-        ax.plot(np.arange(len(kd)), kd)
-        ax.axhline(REPORT_EPS, color="red", ls="--", label=f"report eps={REPORT_EPS}")
-        ax.axhline(knee_eps, color="green", ls="--", label=f"knee eps={knee_eps:.2f}")
-        ax.set_xlabel("points sorted by distance")
-        ax.set_ylabel(f"distance to {min_pts}-th neighbour")
-        ax.legend()
-        ax.set_title(f"DBSCAN k-distance plot (minPts={min_pts})", fontsize=9)
-        plots.save_png(fig, kd_path)
-        result.figures["report/dbscan_k_distance"] = kd_path
-        for protocol in protocols:
-            eps = REPORT_EPS if protocol is Protocol.REPORT else knee_eps
-            with tracked_run(warehouse, asset=asset, family=FAMILY, model="dbscan", protocol=protocol.value,
-                             task=TASK, data_version=data.version, seed=seed,
-                             params={"eps": eps, "min_samples": min_pts, "features": list(td.features),
-                                     "eps_choice": "report (by eye)" if protocol is Protocol.REPORT
-                                     else "knee of the k-distance curve"}) as run:
-                run.split_key = split.key
-                labels = DBSCAN(eps=eps, min_samples=min_pts, algorithm="brute", n_jobs=2).fit_predict(X).astype(int)
-                n_clusters = len(set(labels.tolist()) - {-1})
-                run.log_metrics({"eps": eps, "min_samples": min_pts, "n_clusters": n_clusters,
-                                 "noise_share": float(np.mean(labels == -1)),
-                                 "silhouette": silhouette(X, labels, seed),
-                                 "silhouette_random_labels": random_label_silhouette(X, labels, seed)},
-                                split="full")
-                run.log_clusters("dbscan", td.track_ids, labels)
-                run.log_artifact("dbscan_k_distance", kd_path, title="DBSCAN k-distance plot",
-                                 published=FIGURES["dbscan_k_distance"])
-                figures_for(run, protocol, "dbscan", labels, f"DBSCAN eps={eps:.2f}, minPts={min_pts}")
-            result.runs.append(run)
-        result.timings["dbscan"] = round(time.perf_counter() - t0, 2)
-    result.seconds = time.perf_counter() - started
-    return result
+def _kmeans(shared: _Shared):
+    def steps(ctx: RunContext) -> None:
+        X, seed = shared.scaled(ctx.td), ctx.seed
+        inertias, sils, best_k, elbow_path = shared.elbow(ctx.td)
+        k = STUDY_K if ctx.protocol is Protocol.REPLICATION else best_k
+        ctx.run.params.update(k=k, n_init=4, scaler="standard",
+                              k_choice="the study's (by eye)" if ctx.protocol is Protocol.REPLICATION
+                              else "highest silhouette over k=2..10")
+        ctx.run.log_curve("inertia", KS, inertias, split="elbow")
+        ctx.run.log_curve("silhouette", KS, sils, split="elbow")
+        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
+        labels = km.labels_.astype(int)
+        ctx.run.log_metrics({"k": k, "inertia": km.inertia_, "silhouette": silhouette(X, labels, seed),
+                             "silhouette_random_labels": random_label_silhouette(X, labels, seed)}, split="full")
+        ctx.run.log_clusters("kmeans", ctx.td.track_ids, labels)
+        ctx.add_figure("kmeans_elbow", elbow_path, title="K-Means elbow")
+        shared.views(ctx, "kmeans", labels, f"K-Means k={k}")
+    return steps
+
+
+def _dbscan(shared: _Shared):
+    def steps(ctx: RunContext) -> None:
+        X, seed = shared.scaled(ctx.td), ctx.seed
+        min_pts, knee_eps, kd_path = shared.k_distance(ctx.td)
+        eps = STUDY_EPS if ctx.protocol is Protocol.REPLICATION else knee_eps
+        ctx.run.params.update(eps=eps, min_samples=min_pts,
+                              eps_choice="the study's (by eye)" if ctx.protocol is Protocol.REPLICATION
+                              else "knee of the k-distance curve")
+        labels = DBSCAN(eps=eps, min_samples=min_pts, algorithm="brute", n_jobs=2).fit_predict(X).astype(int)
+        n_clusters = len(set(labels.tolist()) - {-1})
+        ctx.run.log_metrics({"eps": eps, "min_samples": min_pts, "n_clusters": n_clusters,
+                             "noise_share": float(np.mean(labels == -1)),
+                             "silhouette": silhouette(X, labels, seed),
+                             "silhouette_random_labels": random_label_silhouette(X, labels, seed)},
+                            split="full")
+        ctx.run.log_clusters("dbscan", ctx.td.track_ids, labels)
+        ctx.add_figure("dbscan_k_distance", kd_path, title="DBSCAN k-distance plot")
+        shared.views(ctx, "dbscan", labels, f"DBSCAN eps={eps:.2f}, minPts={min_pts}")
+    return steps
+
+
+def train(warehouse: Path, data: TrackData, options: TrainOptions) -> FamilyResult:
+    """K-Means and DBSCAN under each protocol (parameters: the study's, or chosen by a criterion)."""
+    pipe = Pipeline(FAMILY, warehouse, data, options)
+    shared = _Shared(pipe)
+    why = "no target: every row is clustered; parameters are the study's or chosen by a stated criterion"
+    for model, steps in (("kmeans", _kmeans(shared)), ("dbscan", _dbscan(shared))):
+        if options.wants(model):
+            for protocol in options.protocols:
+                pipe.track(TASK, model, protocol, steps, all_rows=why)
+    return pipe.result()

@@ -30,7 +30,6 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -43,11 +42,8 @@ from warehouse import read_connection
 from tunehouse.settings import get_settings
 
 
-class Protocol(StrEnum):
-    """How a model is evaluated: the report's way, or the honest way beside it."""
-
-    REPORT = "report"
-    HONEST = "honest"
+# Protocol lives in the light ml.protocol (ml.options imports it); re-exported here.
+from ml.protocol import Protocol  # noqa: E402
 
 
 class DatasetError(ValueError):
@@ -253,7 +249,7 @@ def load_track_features(
 
 # --------------------------------------------------------------------------- tasks
 
-TaskKind = Literal["classification", "regression", "clustering"]
+TaskKind = Literal["classification", "regression", "clustering", "descriptive"]
 
 
 @dataclass(frozen=True)
@@ -261,25 +257,29 @@ class Task:
     """One learning problem, defined once.
 
     ``target`` is a column of the loaded frame. For a label task (``threshold='mean'``)
-    the label is ``target > mean(target over the reference rows)``: the report took the
+    the label is ``target > mean(target over the reference rows)``: the study took the
     mean over all rows; the honest protocol takes it over each fold's training rows so
     the test rows never set their own threshold.
+
+    ``replication_features`` / ``replication_test_size`` are the study's feature set and
+    hold-out ratio (None = the study fitted on all rows); ``source`` is where the study
+    describes the task.
     """
 
     name: str
     kind: TaskKind
     description: str
-    report_features: tuple[str, ...]
+    replication_features: tuple[str, ...]
     honest_features: tuple[str, ...]
     target: str | None = None
     threshold: Literal["mean"] | None = None
     leaky: Mapping[str, str] = field(default_factory=dict)
     scaler: Literal["standard", "minmax"] | None = "standard"
-    report_test_size: float | None = 0.2  # None = the report fitted on all rows
-    report_source: str = ""
+    replication_test_size: float | None = 0.2
+    source: str = ""
 
     def features(self, protocol: Protocol | str) -> tuple[str, ...]:
-        return self.report_features if Protocol(protocol) is Protocol.REPORT else self.honest_features
+        return self.replication_features if Protocol(protocol) is Protocol.REPLICATION else self.honest_features
 
     def check_features(self, protocol: Protocol | str, features: Sequence[str]) -> None:
         """Raise LeakyFeatureError for the first leaky feature under the honest protocol."""
@@ -290,7 +290,7 @@ class Task:
                 raise LeakyFeatureError(self.name, name, self.leaky[name])
 
     def make_scaler(self):
-        """A fresh scaler of the kind the report used for this task (fit on train rows only)."""
+        """A fresh scaler of the kind the study used for this task (fit on train rows only)."""
         if self.scaler == "standard":
             return StandardScaler()
         if self.scaler == "minmax":
@@ -304,6 +304,10 @@ def _leaks(columns: Sequence[str], why: str) -> dict[str, str]:
 
 _GAP_WHY = "the label is (stream - view_count) > mean; stream and every YouTube count of the same video are part of it or move with it"
 _VIEWS_WHY = "it is measured on the same video at the same time as the target view count"
+_KNN_FEATURES = (
+    "artist_code", *AUDIO_FEATURES, "licensed", "is_official_video", "stream", "is_children", "published_year",
+)
+_CORRELATED = (*(c for c in _KNN_FEATURES if c != "artist_code"), "view_count", "like_count", "comment_count")
 
 TASKS: dict[str, Task] = {
     t.name: t
@@ -311,88 +315,97 @@ TASKS: dict[str, Task] = {
         Task(
             name="music_clusters",
             kind="clustering",
-            description="Clusters of tracks by their Spotify audio features (report ch. 3).",
-            report_features=AUDIO_FEATURES,
+            description="Clusters of tracks by their Spotify audio features (study ch. 3).",
+            replication_features=AUDIO_FEATURES,
             honest_features=AUDIO_FEATURES,
             scaler="standard",
-            report_test_size=None,
-            report_source="ch. 3-1 (K-Means k=4, DBSCAN minPts=100 eps=6)",
+            replication_test_size=None,
+            source="ch. 3-1 (K-Means k=4, DBSCAN minPts=100 eps=6)",
+        ),
+        Task(
+            # Descriptive, no target: the correlation heatmap over every row (a run of its
+            # own so it has a split like every other run).
+            name="feature_correlations",
+            kind="descriptive",
+            description="Pairwise correlations of the music features, streams and YouTube counts (study ch. 4-1-1).",
+            replication_features=_CORRELATED,
+            honest_features=_CORRELATED,
+            scaler=None,
+            replication_test_size=None,
+            source="ch. 4-1-1 (heatmap, |r| >= 0.2 shown)",
         ),
         *[
             Task(
                 name=f"ols_{target}",
                 kind="regression",
-                description=f"OLS of {target} on Spotify streams (report ch. 4-1-1).",
-                report_features=("stream",),
+                description=f"OLS of {target} on Spotify streams (study ch. 4-1-1).",
+                replication_features=("stream",),
                 honest_features=("stream",),
                 target=target,
                 scaler=None,
-                report_test_size=None,
+                replication_test_size=None,
                 leaky=_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
-                report_source="ch. 4-1-1",
+                source="ch. 4-1-1",
             )
             for target in ("view_count", "like_count", "comment_count")
         ],
         Task(
             name="stream_from_youtube",
             kind="regression",
-            description="Spotify streams from YouTube view/like/comment counts (report ch. 4-1-2).",
-            report_features=("view_count", "like_count", "comment_count"),
+            description="Spotify streams from YouTube view/like/comment counts (study ch. 4-1-2).",
+            replication_features=("view_count", "like_count", "comment_count"),
             honest_features=("view_count", "like_count", "comment_count"),
             target="stream",
             scaler=None,
-            report_test_size=0.1,
+            replication_test_size=0.1,
             leaky=_leaks(("log_stream",), "it is the target on a log scale"),
-            report_source="ch. 4-1-2 (9:1 split, random_state=42)",
+            source="ch. 4-1-2 (9:1 split, random_state=42)",
         ),
         Task(
             name="views_knn",
             kind="regression",
-            description="YouTube views from music features and streams, KNN (report ch. 4-1-3).",
-            report_features=(
-                "artist_code", *AUDIO_FEATURES, "licensed", "is_official_video", "stream",
-                "is_children", "published_year",
-            ),
+            description="YouTube views from music features and streams, KNN (study ch. 4-1-3).",
+            replication_features=_KNN_FEATURES,
             honest_features=(*AUDIO_FEATURES, "licensed", "stream", "is_children", "published_year"),
             target="view_count",
             scaler="minmax",
-            report_test_size=0.2,
+            replication_test_size=0.2,
             leaky={
                 **_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
                 "artist_code": "an artist identifier: across a random split it lets the model "
                                "look up the same artist's other videos",
             },
-            report_source="ch. 4-1-3 (16 features, NRMSE = RMSE/(max-min))",
+            source="ch. 4-1-3 (16 features, NRMSE = RMSE/(max-min))",
         ),
         Task(
             name="stream_gap_label",
             kind="classification",
-            description="Label: does a track's Spotify-minus-YouTube gap exceed the mean gap? (report ch. 5)",
-            report_features=(*AUDIO_FEATURES, "stream", "is_children", "published_year"),
+            description="Label: does a track's Spotify-minus-YouTube gap exceed the mean gap? (study ch. 5)",
+            replication_features=(*AUDIO_FEATURES, "stream", "is_children", "published_year"),
             honest_features=(*AUDIO_FEATURES, "licensed", "is_children", "published_year"),
             target="stream_gap",
             threshold="mean",
             scaler="standard",
-            report_test_size=0.2,
+            replication_test_size=0.2,
             leaky=_leaks(_ENGAGEMENT, _GAP_WHY),
-            report_source="ch. 5-1 (8:2 split), ch. 6-2 (GridSearchCV)",
+            source="ch. 5-1 (8:2 split), ch. 6-2 (GridSearchCV)",
         ),
         Task(
             name="views_above_mean_svm",
             kind="classification",
-            description="The report's SVM kernel-trick variant: log views above their mean from "
-                        "Stream, Likes and Stream²+Likes² (report ch. 5-1-4).",
-            report_features=("stream", "like_count", "stream_likes_sq"),
+            description="The study's SVM kernel-trick variant: log views above their mean from "
+                        "Stream, Likes and Stream²+Likes² (study ch. 5-1-4).",
+            replication_features=("stream", "like_count", "stream_likes_sq"),
             honest_features=("stream", "like_count", "stream_likes_sq"),
             target="log_view_count",
             threshold="mean",
             scaler="standard",
-            report_test_size=0.3,
+            replication_test_size=0.3,
             leaky={
                 **_leaks([c for c in _ENGAGEMENT if c not in ("stream", "log_stream")], _VIEWS_WHY),
                 "stream_likes_sq": "it is built from like_count, which " + _VIEWS_WHY,
             },
-            report_source="ch. 5-1-4 (7:3 split, linear SVC, accuracy ~0.89)",
+            source="ch. 5-1-4 (7:3 split, linear SVC, accuracy ~0.89)",
         ),
     ]
 }
@@ -470,7 +483,7 @@ def prepare(
     Features default to the protocol's set; under ``honest`` a leaky one raises
     :class:`LeakyFeatureError`. Features that are null in every row (e.g.
     ``published_year`` before any crawl) are dropped and listed in ``dropped_features``;
-    then rows with a null in a feature or the target are dropped, as the report did.
+    then rows with a null in a feature or the target are dropped, as the study did.
     """
     task = get_task(task) if isinstance(task, str) else task
     protocol = Protocol(protocol)
@@ -533,46 +546,52 @@ class Split:
         return len(self.folds) > 1
 
 
-def make_split(td: TaskData, seed: int | None = None, n_folds: int | None = None) -> Split:
+def _split_key(td: TaskData, shape: str, seed: int, n_folds: int) -> str:
+    """Stable id of a split: same task, protocol, kind of split, seed and rows → same key."""
+    return hashlib.sha256(
+        json.dumps([td.task.name, td.protocol.value, shape, seed, n_folds, td.version.fingerprint,
+                    int(td.track_ids.sum()), td.n]).encode()
+    ).hexdigest()[:16]
+
+
+def all_rows_split(td: TaskData, seed: int, why: str) -> Split:
+    """One "fold" with every row in train and none in test: a fit on all rows (``why`` says why)."""
+    rows = np.arange(td.n)
+    return Split(key=_split_key(td, "all_rows", seed, 1), task=td.task.name, protocol=td.protocol, seed=seed,
+                 folds=(Fold(0, rows, rows[:0]),), description=f"{td.protocol.value}: fitted on all rows ({why})")
+
+
+def make_split(td: TaskData, seed: int, n_folds: int) -> Split:
     """The protocol's split for prepared task data.
 
-    * report: one random hold-out with the report's ratio (``random_state=seed``), or one
-      "fold" with every row in train and none in test when the report fitted on all rows;
+    * replication: one random hold-out with the study's ratio (``random_state=seed``), or
+      one "fold" with every row in train and none in test where the study fitted on all rows;
     * honest: ``n_folds`` grouped folds by artist (StratifiedGroupKFold for labels), so no
       artist is in both train and test of any fold.
     """
-    settings = get_settings()
-    seed = settings.ml_seed if seed is None else seed
-    n_folds = settings.ml_cv_folds if n_folds is None else n_folds
-    rows = np.arange(td.n)
     task = td.task
-    if td.protocol is Protocol.REPORT:
-        if task.report_test_size is None:
-            folds = (Fold(0, rows, rows[:0]),)
-            desc = "report: fitted on all rows (no hold-out), as the report did"
-        else:
-            train, test = train_test_split(rows, test_size=task.report_test_size, random_state=seed)
-            folds = (Fold(0, np.sort(train), np.sort(test)),)
-            ratio = round((1 - task.report_test_size) * 10)
-            desc = f"report: random {ratio}:{10 - ratio} hold-out, random_state={seed}"
+    if td.protocol is Protocol.REPLICATION:
+        if task.replication_test_size is None:
+            return all_rows_split(td, seed, "no hold-out, as the study did")
+        rows = np.arange(td.n)
+        train, test = train_test_split(rows, test_size=task.replication_test_size, random_state=seed)
+        ratio = round((1 - task.replication_test_size) * 10)
+        return Split(key=_split_key(td, "holdout", seed, 1), task=task.name, protocol=td.protocol, seed=seed,
+                     folds=(Fold(0, np.sort(train), np.sort(test)),),
+                     description=f"replication: random {ratio}:{10 - ratio} hold-out, random_state={seed}")
+    n_groups = len(np.unique(td.groups))
+    if n_groups < 2:
+        raise DatasetError(f"task {task.name!r}: the honest protocol needs at least 2 artists, got {n_groups}")
+    k = min(n_folds, n_groups)
+    if task.kind == "classification":
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        it = splitter.split(td.X, td.y(), td.groups)
     else:
-        n_groups = len(np.unique(td.groups))
-        if n_groups < 2:
-            raise DatasetError(f"task {task.name!r}: the honest protocol needs at least 2 artists, got {n_groups}")
-        k = min(n_folds, n_groups)
-        if task.kind == "classification":
-            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            it = splitter.split(td.X, td.y(), td.groups)
-        else:
-            splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            it = splitter.split(td.X, groups=td.groups)
-        folds = tuple(Fold(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it))
-        desc = f"honest: {k}-fold CV grouped by artist, seed={seed}"
-    digest = hashlib.sha256(
-        json.dumps([task.name, td.protocol.value, seed, len(folds), td.version.fingerprint,
-                    int(td.track_ids.sum()), td.n]).encode()
-    ).hexdigest()[:16]
-    return Split(key=digest, task=task.name, protocol=td.protocol, seed=seed, folds=folds, description=desc)
+        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        it = splitter.split(td.X, groups=td.groups)
+    folds = tuple(Fold(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it))
+    return Split(key=_split_key(td, "grouped_cv", seed, len(folds)), task=task.name, protocol=td.protocol,
+                 seed=seed, folds=folds, description=f"honest: {k}-fold CV grouped by artist, seed={seed}")
 
 
 def split_frame(td: TaskData, split: Split) -> pl.DataFrame:

@@ -3,7 +3,7 @@
 :func:`evaluate` fits a fresh model per fold of a :class:`~ml.datasets.Split` (scaling
 fitted on the fold's training rows only), predicts the fold's test rows and scores them:
 
-* report protocol: one hold-out → metrics under split ``test`` (and ``train``);
+* replication protocol: one hold-out → metrics under split ``test`` (and ``train``);
 * honest protocol: grouped CV → per-fold metrics (split ``cv_fold``, step = fold) and their
   mean and standard deviation over folds (``cv_mean`` / ``cv_std``), with the out-of-fold
   predictions of every row.
@@ -41,7 +41,7 @@ PRIMARY_METRIC = {"classification": "accuracy", "regression": "r2"}
 
 
 def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """RMSE / (max − min of the true values), the report's normalised error."""
+    """RMSE / (max − min of the true values), the study's normalised error."""
     span = float(np.max(y_true) - np.min(y_true))
     rmse = float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
     return rmse / span if span > 0 else float("nan")
@@ -151,7 +151,7 @@ def evaluate(
     """Fit ``estimator_factory()`` on each fold's train rows and score its test rows.
 
     Label thresholds come from the fold's training rows under the honest protocol and from
-    all rows under the report protocol (what the report did). ``X`` overrides ``td.X``
+    all rows under the replication protocol (what the study did). ``X`` overrides ``td.X``
     (e.g. a feature subset for an ablation).
     """
     kind = td.task.kind

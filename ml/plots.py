@@ -1,4 +1,5 @@
-"""Saving figures under ``Settings.reports_dir``: matplotlib → PNG, plotly → offline HTML.
+"""Saving figures under the reports folder (``TrainOptions.reports_dir``): matplotlib → PNG,
+plotly → offline HTML.
 
 Figures of a family live in ``<reports_dir>/figures/<family>/<protocol>/<name>.<ext>``, so
 each materialization overwrites the previous figure of the same model (the ml.artifacts
@@ -16,18 +17,17 @@ matplotlib.use("Agg")  # no display: figures are files
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tunehouse.settings import get_settings  # noqa: E402
 
-
-def reports_dir(base: Path | str | None = None) -> Path:
-    path = Path(base) if base is not None else get_settings().reports_dir
+def reports_dir(base: Path | str) -> Path:
+    """The reports folder, created if needed."""
+    path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def figure_path(family: str, protocol: str, name: str, ext: str = "png", base: Path | str | None = None) -> Path:
-    """Where a figure goes; the folder is created."""
-    folder = reports_dir(base) / "figures" / family / protocol
+def figure_path(base: Path | str, family: str, protocol: str, name: str, ext: str = "png") -> Path:
+    """Where a figure goes (``<base>/figures/<family>/<protocol>/<name>.<ext>``); the folder is created."""
+    folder = reports_dir(base) / "figures" / family / str(protocol)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.{ext}"
 

@@ -1,5 +1,5 @@
 """The results registry: the latest run of every (family, task, model, protocol) from ``ml.*``,
-with its headline metric, its trivial baseline, the report's published figure and its figures.
+with its headline metric, its trivial baseline, the study's published figure and its figures.
 
 Any run written through :mod:`ml.tracking` shows up here (the deep models' included); the
 baseline of a supervised run is the latest ``majority_class`` (classification) or
@@ -84,7 +84,7 @@ class ModelResult:
         return None
 
 
-def latest_results(warehouse: Path | str | None = None) -> list[ModelResult]:
+def latest_results(warehouse: Path | str) -> list[ModelResult]:
     """Latest finished run per (family, task, model, protocol), with metrics, figures and baselines."""
     with read_connection(warehouse) as con:
         exists = con.execute(

@@ -1,15 +1,15 @@
-"""Regression (report ch. 4): OLS of YouTube counts on streams, Linear/Ridge/Lasso of streams on
-YouTube counts, KNN regression of views with a K sweep and the report's feature ablation,
+"""Regression (study ch. 4): OLS of YouTube counts on streams, Linear/Ridge/Lasso of streams on
+YouTube counts, KNN regression of views with a K sweep and the study's feature ablation,
 plus the correlation heatmap (|r| ≥ 0.2) and the interactive Stream-vs-views scatter.
 
-Every model runs under both protocols beside a ``mean_predictor`` baseline. The report's
-OLS is descriptive (fitted on all rows, full statsmodels summary kept as a text artifact);
-its honest counterpart is the same least-squares line scored out of sample by grouped CV.
+Every model runs under both protocols beside a ``mean_predictor`` baseline, each run through
+:class:`ml.pipeline.Pipeline`. The study's OLS is descriptive (fitted on all rows, full
+statsmodels summary kept as a text artifact); its honest counterpart is the same
+least-squares line scored out of sample by grouped CV.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +19,19 @@ from sklearn.linear_model import LassoLars, LinearRegression, Ridge
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 
 from ml import plots
-from ml.datasets import Protocol, TrackData, get_task, load_track_features, make_split, prepare, split_frame
-from ml.evaluation import nrmse, regression_metrics
-from ml.published import FIGURES, KNN_ABLATION, for_run
-from ml.runner import FamilyResult, run_supervised
-from ml.tracking import save_split, tracked_run
-from tunehouse.settings import get_settings
+from ml.datasets import Protocol, TrackData, make_split, prepare
+from ml.evaluation import Evaluation, nrmse, regression_metrics
+from ml.options import TrainOptions
+from ml.pipeline import Pipeline, RunContext
+from ml.results import FamilyResult
+from ml.study import KNN_ABLATION, ablation_label
 
 FAMILY = "regression"
-ASSET = "ml/regression"
 OLS_TASKS = ("ols_view_count", "ols_like_count", "ols_comment_count")
+LINEAR_TASK = "stream_from_youtube"
 KNN_TASK = "views_knn"
+EXPLORATION_TASK = "feature_correlations"
 KNN_KS = tuple(range(1, 51))
-MODELS = ("ols", "linear_regression", "ridge", "lasso", "knn_regression", "mean_predictor", "exploration")
 
 
 def _mean():
@@ -41,64 +41,52 @@ def _mean():
 # --------------------------------------------------------------------------- OLS
 
 
-def ols_report(warehouse, data: TrackData, seed: int, reports_dir, asset: str, result: FamilyResult) -> None:
-    """statsmodels OLS of each count on Stream over all rows (the report's descriptive fit)."""
-    import statsmodels.api as sm
+def _ols_fit(fits: dict):
+    """Steps of one replication OLS run: statsmodels on all rows; the fit is kept for the shared figure."""
+    def steps(ctx: RunContext) -> None:
+        import statsmodels.api as sm
 
-    fig, axes = plots.new_figure(12, 3.8)
+        td, run = ctx.td, ctx.run
+        y = td.score
+        fit = sm.OLS(y, sm.add_constant(td.X[:, 0])).fit()
+        run.params.update(library="statsmodels OLS")
+        run.log_metrics({"r2": fit.rsquared, "adj_r2": fit.rsquared_adj, "f_pvalue": fit.f_pvalue,
+                         "coef_const": fit.params[0], "coef_stream": fit.params[1],
+                         "p_stream": fit.pvalues[1], "n": fit.nobs}, split="full")
+        in_sample = regression_metrics(y, fit.fittedvalues)
+        run.log_metrics({k: v for k, v in in_sample.items() if k != "r2"}, split="full")
+        run.log_predictions(td.track_ids, fit.fittedvalues, actual=y, video_ids=td.video_ids, split="fit")
+        name = f"{td.task.name}_summary"
+        summary_path = ctx.figure_path(name, ext="txt")
+        summary_path.write_text(str(fit.summary()), encoding="utf-8")
+        ctx.add_figure(name, summary_path, title=f"OLS summary: {td.task.target} ~ stream")
+        fits[td.task.name] = (td, fit)
+    return steps
+
+
+def ols_replication(pipe: Pipeline) -> None:
+    """The study's descriptive OLS of each count on Stream over all rows, and one figure of the three fits."""
+    fits: dict = {}
+    runs = [pipe.track(task, "ols", Protocol.REPLICATION, _ols_fit(fits)) for task in OLS_TASKS]
+    if len(fits) != len(OLS_TASKS):
+        return
+    fig, _ = plots.new_figure(12, 3.8)
     fig.clf()
     axes = fig.subplots(1, len(OLS_TASKS))
+    rng = np.random.default_rng(pipe.options.seed)
     for ax, task in zip(axes, OLS_TASKS, strict=True):
-        with tracked_run(warehouse, asset=asset, family=FAMILY, model="ols", protocol="report", task=task,
-                         data_version=data.version, seed=seed) as run:
-            for p in for_run(task, "ols"):
-                run.log_published(p.metric, p.value, p.source)
-            td = prepare(task, Protocol.REPORT, data)
-            split = make_split(td, seed=seed)
-            run.split_key = split.key
-            save_split(warehouse, split_frame(td, split))
-            y = td.score
-            X = sm.add_constant(td.X[:, 0])
-            fit = sm.OLS(y, X).fit()
-            run.params.update(features=list(td.features), rows=td.n, split=split.description,
-                              library="statsmodels OLS")
-            run.log_metrics({"r2": fit.rsquared, "adj_r2": fit.rsquared_adj, "f_pvalue": fit.f_pvalue,
-                             "coef_const": fit.params[0], "coef_stream": fit.params[1],
-                             "p_stream": fit.pvalues[1], "n": fit.nobs}, split="full")
-            in_sample = regression_metrics(y, fit.fittedvalues)
-            run.log_metrics({k: v for k, v in in_sample.items() if k != "r2"}, split="full")
-            run.log_predictions(td.track_ids, fit.fittedvalues, actual=y, video_ids=td.video_ids, split="fit")
-            summary_path = plots.figure_path(FAMILY, "report", f"{task}_summary", ext="txt", base=reports_dir)
-            summary_path.write_text(str(fit.summary()), encoding="utf-8")
-            run.log_artifact(f"{task}_summary", summary_path, title=f"OLS summary: {td.task.target} ~ stream")
-            result.figures[f"report/{task}_summary"] = summary_path
-            result.runs.append(run)
-            # Fit line on a random subset of points (all 15k points make an unreadable blob).
-            rng = np.random.default_rng(seed)
-            show = rng.choice(td.n, size=min(td.n, 4000), replace=False)
-            ax.scatter(td.X[show, 0], y[show], s=3, alpha=0.3)
-            xs = np.linspace(td.X[:, 0].min(), td.X[:, 0].max(), 50)
-            ax.plot(xs, fit.params[0] + fit.params[1] * xs, color="red")
-            ax.set_xlabel("stream")
-            ax.set_ylabel(td.task.target)
-            ax.set_title(f"{td.task.target} ~ stream: R² = {fit.rsquared:.3f}", fontsize=9)
-    path = plots.figure_path(FAMILY, "report", "ols_fits", base=reports_dir)
-    plots.save_png(fig, path)
-    result.figures["report/ols_fits"] = path
-    for run in result.runs[-len(OLS_TASKS):]:
-        _add_artifact(warehouse, run, "ols_fits", path, "OLS fit lines", FIGURES["ols_fits"])
-
-
-def _add_artifact(warehouse, run, name, path, title, published=None) -> None:
-    """Attach a figure made after a run finished (ml.artifacts insert, short transaction)."""
-    from datetime import UTC, datetime
-
-    from warehouse import transaction, write_connection
-
-    with write_connection(warehouse) as con, transaction(con):
-        con.execute("INSERT INTO ml.artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, name, Path(path).suffix.lstrip("."), str(path), title, published,
-                     datetime.now(UTC)])
+        td, fit = fits[task]
+        # Fit line on a random subset of points (all 15k points make an unreadable blob).
+        show = rng.choice(td.n, size=min(td.n, 4000), replace=False)
+        ax.scatter(td.X[show, 0], td.score[show], s=3, alpha=0.3)
+        xs = np.linspace(td.X[:, 0].min(), td.X[:, 0].max(), 50)
+        ax.plot(xs, fit.params[0] + fit.params[1] * xs, color="red")
+        ax.set_xlabel("stream")
+        ax.set_ylabel(td.task.target)
+        ax.set_title(f"{td.task.target} ~ stream: R² = {fit.rsquared:.3f}", fontsize=9)
+    path = plots.save_png(fig, pipe.figure_path(Protocol.REPLICATION, "ols_fits"))
+    for run in runs:
+        pipe.attach(run, "ols_fits", path, title="OLS fit lines")
 
 
 # --------------------------------------------------------------------------- KNN
@@ -126,22 +114,18 @@ def knn_sweep(X_train, y_train, X_test, y_test, ks=KNN_KS) -> tuple[np.ndarray, 
 
 
 def _ablation_configs(features: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    out = {}
-    for removed in KNN_ABLATION:
-        label = "all" if not removed else "without " + "/".join(removed)
-        out[label] = tuple(f for f in features if f not in removed)
-    return out
+    return {ablation_label(removed): tuple(f for f in features if f not in removed) for removed in KNN_ABLATION}
 
 
-def knn(warehouse, data, protocol: Protocol, seed, reports_dir, asset, result: FamilyResult) -> None:
-    """K sweep × the report's ablation; the best (features, K) is then scored and tracked.
+def knn_curves(pipe: Pipeline, protocol: Protocol) -> tuple[dict, str, int, tuple[str, ...]]:
+    """K sweep × the study's ablation on the protocol's split: (curves, best config, best K, its features).
 
-    The best pair is chosen by NRMSE on the hold-out (report, as the report did) or by the
-    mean over the grouped CV folds (honest; like GridSearchCV's best_score_, so mildly
-    optimistic for 6 × 30 candidates).
+    The best pair is chosen by NRMSE on the hold-out (replication, as the study did) or by
+    the mean over the grouped CV folds (honest; like GridSearchCV's best_score_, so mildly
+    optimistic for 6 × 50 candidates). The tracked run then scores that pair on the same split.
     """
-    td_all = prepare(KNN_TASK, protocol, data)
-    split = make_split(td_all, seed=seed)
+    td_all = prepare(KNN_TASK, protocol, pipe.data)
+    split = make_split(td_all, seed=pipe.options.seed, n_folds=pipe.options.cv_folds)
     scaler = td_all.task.make_scaler()
     configs = _ablation_configs(td_all.features)
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -159,18 +143,19 @@ def knn(warehouse, data, protocol: Protocol, seed, reports_dir, asset, result: F
         ((label, KNN_KS[int(np.argmin(c[0]))]) for label, c in curves.items()),
         key=lambda lk: curves[lk[0]][0][KNN_KS.index(lk[1])],
     )
+    return curves, best_label, best_k, configs[best_label]
 
-    def after(run, td, split_, ev):
+
+def knn(pipe: Pipeline, protocol: Protocol) -> None:
+    """The K sweep and ablation, then the best (features, K) as a tracked run with its curves."""
+    curves, best_label, best_k, features = knn_curves(pipe, protocol)
+
+    def after(ctx: RunContext, ev: Evaluation) -> None:
         for label, (n_curve, r_curve) in curves.items():
-            run.log_curve(f"nrmse[{label}]", KNN_KS, n_curve)
-            run.log_curve(f"r2[{label}]", KNN_KS, r_curve)
-        run.log_metric("best_k", best_k, split="best")
-        for removed, (k, n_pub, r_pub) in KNN_ABLATION.items():
-            if protocol is Protocol.REPORT:
-                label = "all" if not removed else "without " + "/".join(removed)
-                run.log_metric(f"nrmse[{label}]", n_pub, split="published", step=k, note="ch. 4-1-3 ablation")
-                run.log_metric(f"r2[{label}]", r_pub, split="published", step=k, note="ch. 4-1-3 ablation")
-        fig, axes = plots.new_figure(11, 4)
+            ctx.run.log_curve(f"nrmse[{label}]", KNN_KS, n_curve)
+            ctx.run.log_curve(f"r2[{label}]", KNN_KS, r_curve)
+        ctx.run.log_metric("best_k", best_k, split="best")
+        fig, _ = plots.new_figure(11, 4)
         fig.clf()
         ax1, ax2 = fig.subplots(1, 2)
         for label, (n_curve, r_curve) in curves.items():
@@ -182,33 +167,28 @@ def knn(warehouse, data, protocol: Protocol, seed, reports_dir, asset, result: F
         ax2.set_ylabel("R²")
         ax1.set_title(f"KNN views: K sweep × ablation ({protocol.value}); best {best_label}, K={best_k}", fontsize=8)
         ax2.legend(fontsize=6)
-        path = plots.figure_path(FAMILY, protocol.value, "knn_ablation", base=reports_dir)
-        result.figures[f"{protocol.value}/knn_ablation"] = plots.save_png(fig, path)
-        run.log_artifact("knn_ablation", path, title="KNN K sweep and feature ablation", published=FIGURES["knn_ablation"])
+        path = plots.save_png(fig, ctx.figure_path("knn_ablation"))
+        ctx.add_figure("knn_ablation", path, title="KNN K sweep and feature ablation")
 
-    sup = run_supervised(
-        warehouse, data, asset=asset, family=FAMILY, task=KNN_TASK, model="knn_regression", protocol=protocol,
-        estimator_factory=lambda: KNeighborsRegressor(n_neighbors=best_k, algorithm="brute"), features=configs[best_label],
+    pipe.supervised(
+        KNN_TASK, "knn_regression", protocol,
+        factory=lambda: KNeighborsRegressor(n_neighbors=best_k, algorithm="brute"), features=features,
         params={"k": best_k, "ablation": best_label, "ks": [min(KNN_KS), max(KNN_KS)], "weights": "uniform",
                 "scaler": "minmax"},
-        seed=seed, after=after,
+        after=after,
     )
-    result.runs.append(sup.run)
 
 
 # --------------------------------------------------------------------------- exploration figures
 
 
-def exploration(warehouse, data: TrackData, seed, reports_dir, asset, result: FamilyResult) -> None:
-    """Correlation heatmap (|r| ≥ 0.2) and the interactive Stream-vs-views scatter."""
-    import plotly.express as px
+def _exploration(pipe: Pipeline):
+    def steps(ctx: RunContext) -> None:
+        """Correlation heatmap (|r| ≥ 0.2) of the task's rows and the interactive Stream-vs-views scatter."""
+        import plotly.express as px
 
-    frame = data.frame
-    numeric = [c for c in (*get_task("views_knn").report_features, "view_count", "like_count", "comment_count")
-               if c in frame.columns and frame[c].null_count() < frame.height and c != "artist_code"]
-    with tracked_run(warehouse, asset=asset, family=FAMILY, model="exploration", protocol="report",
-                     task=None, data_version=data.version, seed=seed, params={"columns": numeric}) as run:
-        corr = frame.select(numeric).drop_nulls().to_pandas().corr()
+        numeric = list(ctx.td.features)
+        corr = ctx.td.frame.select(numeric).to_pandas().corr()
         shown = corr.where(corr.abs() >= 0.2)
         fig, ax = plots.new_figure(9, 7.5)
         im = ax.imshow(shown.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)
@@ -219,15 +199,14 @@ def exploration(warehouse, data: TrackData, seed, reports_dir, asset, result: Fa
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=5)
         fig.colorbar(im)
         ax.set_title("Correlation heatmap (only |r| >= 0.2)")
-        path = plots.figure_path(FAMILY, "report", "correlation_heatmap", base=reports_dir)
-        result.figures["report/correlation_heatmap"] = plots.save_png(fig, path)
-        run.log_artifact("correlation_heatmap", path, title="Correlation heatmap (|r| ≥ 0.2)",
-                         published=FIGURES["correlation_heatmap"])
+        path = plots.save_png(fig, ctx.figure_path("correlation_heatmap"))
+        ctx.add_figure("correlation_heatmap", path, title="Correlation heatmap (|r| ≥ 0.2)")
         for a in numeric:
             for b in numeric:
                 if a < b and abs(corr.loc[a, b]) >= 0.2:
-                    run.log_metric(f"corr[{a},{b}]", float(corr.loc[a, b]), split="full")
-        scatter = frame.drop_nulls(subset=["stream", "view_count"]).with_columns(
+                    ctx.run.log_metric(f"corr[{a},{b}]", float(corr.loc[a, b]), split="full")
+        # The scatter shows every track with both counts (outliers included: that is its point).
+        scatter = pipe.data.frame.drop_nulls(subset=["stream", "view_count"]).with_columns(
             pl.when(pl.col("is_children") > 0).then(pl.lit("children's music")).otherwise(pl.lit("other"))
             .alias("kind"))
         pfig = px.scatter(
@@ -236,42 +215,16 @@ def exploration(warehouse, data: TrackData, seed, reports_dir, asset, result: Fa
             labels={"stream": "Stream count (Spotify)", "view_count": "View count (YouTube)"},
             title="Stream vs view count (hover for artist and track)", render_mode="webgl",
         )
-        path = plots.figure_path(FAMILY, "report", "stream_vs_views", ext="html", base=reports_dir)
-        result.figures["report/stream_vs_views"] = plots.save_html(pfig, path)
-        run.log_artifact("stream_vs_views", path, title="Interactive Stream vs views scatter",
-                         published="ch. 4-1-1: interactive scatter used to find outliers (children's music)")
-    result.runs.append(run)
+        path = plots.save_html(pfig, ctx.figure_path("stream_vs_views", ext="html"))
+        ctx.add_figure("stream_vs_views", path, title="Interactive Stream vs views scatter")
+    return steps
 
 
 # --------------------------------------------------------------------------- family
 
-
-def run_regression(
-    warehouse: Path | str | None = None,
-    protocols: tuple[Protocol, ...] = (Protocol.REPORT, Protocol.HONEST),
-    *,
-    data: TrackData | None = None,
-    seed: int | None = None,
-    only: set[str] | None = None,
-    reports_dir: Path | None = None,
-    asset: str = ASSET,
-) -> FamilyResult:
-    started = time.perf_counter()
-    seed = get_settings().ml_seed if seed is None else seed
-    data = data if data is not None else load_track_features(warehouse)
-    result = FamilyResult(FAMILY)
-
-    def want(name):
-        return not only or name in only
-
-    def timed(label, fn):
-        t0 = time.perf_counter()
-        fn()
-        result.timings[label] = round(time.perf_counter() - t0, 2)
-
-    if Protocol.REPORT in protocols and want("exploration"):
-        timed("exploration/report", lambda: exploration(warehouse, data, seed, reports_dir, asset, result))
-    linear = {
+#: The linear models of stream_from_youtube: name → (factory, params).
+def _linear(seed: int) -> dict:
+    return {
         "linear_regression": (LinearRegression, {}),
         "ridge": (lambda: Ridge(alpha=1.0), {"alpha": 1.0}),
         # LARS solves the same L1 problem exactly; coordinate descent needed ~30 s to converge
@@ -279,34 +232,30 @@ def run_regression(
         "lasso": (lambda: LassoLars(alpha=0.1, random_state=seed), {"alpha": 0.1, "solver": "lars"}),
         "mean_predictor": (_mean, {"strategy": "mean"}),
     }
-    for protocol in protocols:
+
+
+def train(warehouse: Path, data: TrackData, options: TrainOptions) -> FamilyResult:
+    """The exploration figures, OLS, the linear models and KNN, each beside its mean predictor."""
+    pipe = Pipeline(FAMILY, warehouse, data, options)
+    want = options.wants
+    if Protocol.REPLICATION in options.protocols and want("exploration"):
+        pipe.track(EXPLORATION_TASK, "exploration", Protocol.REPLICATION, _exploration(pipe),
+                   params={"method": "pearson"})
+    linear = _linear(options.seed)
+    any_linear = any(want(m) for m in ("linear_regression", "ridge", "lasso"))
+    for protocol in options.protocols:
         if want("ols"):
-            if protocol is Protocol.REPORT:
-                timed("ols/report", lambda: ols_report(warehouse, data, seed, reports_dir, asset, result))
+            if protocol is Protocol.REPLICATION:
+                ols_replication(pipe)
             else:
                 for task in OLS_TASKS:
                     for name, factory in (("ols", LinearRegression), ("mean_predictor", _mean)):
-                        t0 = time.perf_counter()
-                        sup = run_supervised(warehouse, data, asset=asset, family=FAMILY, task=task, model=name,
-                                             protocol=protocol, estimator_factory=factory, seed=seed,
-                                             params={"least_squares": "sklearn LinearRegression (= OLS)"})
-                        result.runs.append(sup.run)
-                        result.timings[f"{task}.{name}/{protocol.value}"] = round(time.perf_counter() - t0, 2)
+                        pipe.supervised(task, name, protocol, factory=factory,
+                                        params={"least_squares": "sklearn LinearRegression (= OLS)"})
         for name, (factory, params) in linear.items():
-            if want(name) or (name == "mean_predictor" and (want("linear_regression") or want("ridge") or want("lasso"))):
-                t0 = time.perf_counter()
-                sup = run_supervised(warehouse, data, asset=asset, family=FAMILY, task="stream_from_youtube",
-                                     model=name, protocol=protocol, estimator_factory=factory, params=params,
-                                     seed=seed)
-                result.runs.append(sup.run)
-                result.timings[f"stream_from_youtube.{name}/{protocol.value}"] = round(time.perf_counter() - t0, 2)
+            if want(name) or (name == "mean_predictor" and any_linear):
+                pipe.supervised(LINEAR_TASK, name, protocol, factory=factory, params=params)
         if want("knn_regression"):
-            timed(f"views_knn.knn_regression/{protocol.value}",
-                  lambda p=protocol: knn(warehouse, data, p, seed, reports_dir, asset, result))
-            t0 = time.perf_counter()
-            sup = run_supervised(warehouse, data, asset=asset, family=FAMILY, task=KNN_TASK, model="mean_predictor",
-                                 protocol=protocol, estimator_factory=_mean, params={"strategy": "mean"}, seed=seed)
-            result.runs.append(sup.run)
-            result.timings[f"views_knn.mean_predictor/{protocol.value}"] = round(time.perf_counter() - t0, 2)
-    result.seconds = time.perf_counter() - started
-    return result
+            knn(pipe, protocol)
+            pipe.supervised(KNN_TASK, "mean_predictor", protocol, factory=_mean, params={"strategy": "mean"})
+    return pipe.result()

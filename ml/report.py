@@ -1,5 +1,5 @@
-"""The HTML report: one page with every model × protocol, its trivial baseline, the report's
-published figure, and this run's figures beside each other (report protocol | honest).
+"""The HTML report: one page with every model × protocol, its trivial baseline, the study's
+published figure, and this run's figures beside each other (replication protocol | honest).
 
 Built from :func:`ml.registry.latest_results`, so it shows exactly what ``ml.*`` holds.
 Figures are linked relative to the page (``<reports_dir>/ml_report.html``), so the folder
@@ -67,8 +67,8 @@ def _results_table(results: list[ModelResult]) -> str:
             "</tr>"
         )
     head = ("<tr><th>family</th><th>task</th><th>model</th><th>protocol</th><th>status</th><th>metric</th>"
-            "<th>this run</th><th>trivial baseline</th><th>beats baseline</th><th>report's figure</th>"
-            "<th>report's source</th><th>seconds</th></tr>")
+            "<th>this run</th><th>trivial baseline</th><th>beats baseline</th><th>study's figure</th>"
+            "<th>study's source</th><th>seconds</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -86,12 +86,12 @@ def _artifact_html(a: dict, base: Path) -> str:
         body = f"<pre>{html.escape(text)}</pre>"
     else:
         body = f"<p><a href='{rel}'>{rel}</a></p>"
-    pub = f"<div class='pub'>Report: {html.escape(a['published'])}</div>" if a.get("published") else ""
+    pub = f"<div class='pub'>Study: {html.escape(a['published'])}</div>" if a.get("published") else ""
     return f"<div><h4>{title}</h4>{pub}{body}</div>"
 
 
 def _figures(results: list[ModelResult], base: Path) -> str:
-    """Figures grouped by family and figure name: report protocol on the left, honest on the right."""
+    """Figures grouped by family and figure name: replication protocol on the left, honest on the right."""
     groups: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in results:
         for a in r.artifacts:
@@ -103,7 +103,7 @@ def _figures(results: list[ModelResult], base: Path) -> str:
             by_protocol = groups[family][name]
             cells = []
             seen_paths = set()
-            for protocol in ("report", "honest"):
+            for protocol in ("replication", "honest"):
                 a = by_protocol.get(protocol)
                 if a is None or a["path"] in seen_paths:
                     cells.append(f"<div class='muted'>{protocol}: same figure as beside, or none</div>"
@@ -115,7 +115,7 @@ def _figures(results: list[ModelResult], base: Path) -> str:
     return "".join(out)
 
 
-def build_report(warehouse: Path | str | None = None, reports_dir: Path | str | None = None) -> Path:
+def build_report(warehouse: Path | str, reports_dir: Path | str) -> Path:
     """Write ``<reports_dir>/ml_report.html`` from ml.* and return its path."""
     base = plots.reports_dir(reports_dir)
     results = latest_results(warehouse)
@@ -132,7 +132,7 @@ def build_report(warehouse: Path | str | None = None, reports_dir: Path | str | 
         f"{html.escape(str(version.get('kaggle_load_id')))} ({html.escape(str(version.get('kaggle_file')))}), "
         f"{version.get('rows', '?')} rows after filters; YouTube crawl: "
         f"{html.escape(str(version.get('crawl_id') or 'none (Kaggle counts stand in)'))}.</p>",
-        "<p><b>Protocols.</b> <i>report</i> reproduces the report's random splits and features for comparison "
+        "<p><b>Protocols.</b> <i>replication</i> reproduces the study's random splits and features for comparison "
         "with its published figures. <i>honest</i> splits by artist (no artist in both train and test), "
         "rejects features that leak the target, and cross-validates (mean ± std over folds). "
         "Each model is compared with a trivial baseline (majority class / mean predictor; random labels for "

@@ -1,10 +1,11 @@
-"""Local, queryable experiment tracking in schema ``ml`` (the report used WandB).
+"""Local, queryable experiment tracking in schema ``ml`` (the study used WandB).
 
 A run is one model trained under one protocol. Usage::
 
     with tracked_run(warehouse, asset="ml/classification", family="classification",
                      model="random_forest", protocol="honest", task="stream_gap_label",
-                     params={...}, data_version=td.version, split=split) as run:
+                     params={...}, data_version=td.version, seed=42) as run:
+        run.split_key = split.key
         ...train...
         run.log_metric("accuracy", 0.71, split="cv_mean")
         run.log_predictions(track_ids, preds, probability=p, actual=y, split="oof", fold=folds)
@@ -15,6 +16,10 @@ while the model trains (no connection is held), and writes metrics, predictions,
 artifacts and the final status in ONE short write transaction when the block ends:
 ``succeeded``; ``failed`` with the error when it raises; ``skipped`` with a reason when the
 block calls :meth:`Run.skip` (e.g. a leaky feature under the honest protocol).
+
+Families do not call this directly: :mod:`ml.pipeline` wraps it with the steps every run
+shares. ``lock_timeout_s`` (None: the warehouse default) is how long each short write
+waits for another process's DuckDB write lock.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Run:
     status: str = "running"
     status_reason: str | None = None
     split_key: str | None = None  # set when the split is known after the run started
+    lock_timeout_s: float | None = None
 
     # ----------------------------------------------------------------- logging
     def log_metric(
@@ -81,9 +87,9 @@ class Run:
         for s, v in zip(steps, values, strict=True):
             self.log_metric(metric, v, split=split, step=int(s))
 
-    def log_published(self, metric: str, value: float, source: str) -> None:
-        """The report's own figure for this model, stored as split ``published``."""
-        self.log_metric(metric, value, split="published", note=source)
+    def log_published(self, metric: str, value: float, source: str, step: int | None = None) -> None:
+        """The study's own figure for this model, stored as split ``published``."""
+        self.log_metric(metric, value, split="published", step=step, note=source)
 
     def log_predictions(
         self,
@@ -129,7 +135,7 @@ class Run:
 
     def log_artifact(self, name: str, path: Path | str, *, title: str | None = None,
                      published: str | None = None, kind: str | None = None) -> None:
-        """A file the run produced; ``published`` = what the report showed for it."""
+        """A file the run produced; ``published`` = what the study showed for it."""
         path = Path(path)
         self.artifacts.append((name, kind or path.suffix.lstrip(".") or "file", str(path), title, published))
 
@@ -178,7 +184,7 @@ def _insert_arrow(con, table: str, frame: pl.DataFrame, columns: str) -> None:
 
 
 def start_run(
-    warehouse: Path | str | None,
+    warehouse: Path | str,
     *,
     asset: str,
     family: str,
@@ -189,15 +195,16 @@ def start_run(
     data_version=None,
     split=None,
     seed: int | None = None,
+    lock_timeout_s: float | None = None,
 ) -> Run:
     """Insert the ``running`` row and return the in-memory run."""
     run = Run(
         run_id=uuid.uuid4().hex, warehouse=warehouse, asset=asset, family=family, model=model,
         protocol=str(protocol), task=task, params=dict(params or {}), seed=seed,
-        started_at=datetime.now(UTC),
+        started_at=datetime.now(UTC), split_key=getattr(split, "key", None), lock_timeout_s=lock_timeout_s,
     )
     version = data_version.as_dict() if data_version is not None else {}
-    with write_connection(warehouse) as con, transaction(con):
+    with write_connection(warehouse, lock_timeout_s) as con, transaction(con):
         ensure_schema(con)
         con.execute(
             """INSERT INTO ml.runs (run_id, asset, family, model, task, protocol, params, data_version,
@@ -216,7 +223,7 @@ def finish_run(run: Run, status: str = "succeeded", reason: str | None = None) -
     finished = datetime.now(UTC)
     duration = (finished - run.started_at).total_seconds()
     now = finished
-    with write_connection(run.warehouse) as con, transaction(con):
+    with write_connection(run.warehouse, run.lock_timeout_s) as con, transaction(con):
         ensure_schema(con)
         if run.metrics:
             con.executemany(
@@ -241,7 +248,7 @@ def finish_run(run: Run, status: str = "succeeded", reason: str | None = None) -
 
 
 @contextmanager
-def tracked_run(warehouse: Path | str | None, **kwargs) -> Iterator[Run]:
+def tracked_run(warehouse: Path | str, **kwargs) -> Iterator[Run]:
     """``start_run`` + ``finish_run``: succeeded, skipped (Run.skip) or failed (exception re-raised)."""
     run = start_run(warehouse, **kwargs)
     try:
@@ -256,14 +263,29 @@ def tracked_run(warehouse: Path | str | None, **kwargs) -> Iterator[Run]:
     finish_run(run, "succeeded")
 
 
-def save_split(warehouse: Path | str | None, split_rows: pl.DataFrame) -> None:
+def save_split(warehouse: Path | str, split_rows: pl.DataFrame, lock_timeout_s: float | None = None) -> None:
     """Store a split's rows in ml.splits once per split_key (same key = same rows)."""
     if split_rows.height == 0:
         return
     key = split_rows["split_key"][0]
-    with write_connection(warehouse) as con, transaction(con):
+    with write_connection(warehouse, lock_timeout_s) as con, transaction(con):
         ensure_schema(con)
         exists = con.execute("SELECT count(*) FROM ml.splits WHERE split_key = ?", [key]).fetchall()[0][0]
         if not exists:
             _insert_arrow(con, "ml.splits", split_rows,
                           "split_key, task, protocol, seed, fold, track_id, artist, role")
+
+
+def attach_artifact(
+    run: Run, name: str, path: Path | str, *, title: str | None = None, published: str | None = None,
+) -> None:
+    """Attach a file to a run that has already finished (one short ml.artifacts insert).
+
+    For a figure that needs several runs first (e.g. the OLS fit lines of three tasks).
+    """
+    path = Path(path)
+    with write_connection(run.warehouse, run.lock_timeout_s) as con, transaction(con):
+        con.execute("INSERT INTO ml.artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, name, path.suffix.lstrip(".") or "file", str(path), title, published,
+                     datetime.now(UTC)])
+    run.artifacts.append((name, path.suffix.lstrip(".") or "file", str(path), title, published))

@@ -1,25 +1,25 @@
-"""Tuning (report ch. 6): GridSearchCV for RF / GB / XGBoost and an Optuna TPE study with
+"""Tuning (study ch. 6): GridSearchCV for RF / GB / XGBoost and an Optuna TPE study with
 pruning for XGBoost, persisted in SQLite under ``reports_dir`` so that it can be resumed.
 
 Where the search runs, per protocol:
 
-* ``report``: on the report's 8:2 random hold-out — 3-fold stratified CV inside the
-  training rows, best model refitted and scored on the hold-out (the report's figure is RF
+* ``replication``: on the study's 8:2 random hold-out — 3-fold stratified CV inside the
+  training rows, best model refitted and scored on the hold-out (the study's figure is RF
   0.7646 → 0.7882);
 * ``honest``: on the first fold of the grouped split — 3-fold *grouped* CV inside its
   training artists, best model scored on the held-out artists; the spread is the inner
   CV's standard deviation of the chosen candidate.
 
-The grids are the report's grids bounded so the suite stays within minutes (see
-``GRIDS``); the Optuna study adds ``Settings.ml_optuna_trials`` trials per run to the same
+The grids are the study's grids bounded so the suite stays within minutes (see
+``GRIDS``); the Optuna study adds ``TrainOptions.optuna_trials`` trials per run to the same
 study (same name → resumed), reporting each inner fold's accuracy so the median pruner can
-stop hopeless trials early.
+stop hopeless trials early. Every run goes through :class:`ml.pipeline.Pipeline` (the
+search is its tuner step).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +27,21 @@ import optuna
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline as Pipeline_
 from xgboost import XGBClassifier
 
-from ml import plots
-from ml.datasets import Protocol, Split, TaskData, TrackData, load_track_features
-from ml.published import FIGURES
-from ml.runner import FamilyResult, run_supervised
-from tunehouse.settings import get_settings
+from ml.datasets import Protocol, Split, TaskData, TrackData
+from ml.options import TrainOptions
+from ml.pipeline import Pipeline, RunContext
+from ml.plots import new_figure, save_png
+from ml.results import FamilyResult
 
 FAMILY = "tuning"
-ASSET = "ml/tuning"
 TASK = "stream_gap_label"
 INNER_FOLDS = 3
 
-#: The report's grids (ch. 6-2), bounded so the whole suite runs in minutes on 2 cores: the
-#: searched parameters get two values each (the report's best among them where affordable:
+#: The study's grids (ch. 6-2), bounded so the whole suite runs in minutes on 2 cores: the
+#: searched parameters get two values each (the study's best among them where affordable:
 #: RF max_depth 20, GB learning_rate 0.2, XGB max_depth 7 / subsample 0.8); fixed values are
 #: one-element lists. Sklearn's GradientBoosting is single-threaded and the slowest to fit,
 #: so its grid is the smallest.
@@ -63,7 +62,7 @@ def _base(name: str, seed: int):
 
 
 def _inner_cv(td: TaskData, train_rows: np.ndarray, y: np.ndarray, seed: int):
-    """Inner CV splits (positions into train_rows): grouped for honest, stratified for report."""
+    """Inner CV splits (positions into train_rows): grouped for honest, stratified for replication."""
     if td.protocol is Protocol.HONEST:
         return list(GroupKFold(n_splits=INNER_FOLDS, shuffle=True, random_state=seed)
                     .split(train_rows, groups=td.groups[train_rows]))
@@ -79,14 +78,15 @@ def first_fold(split: Split) -> Split:
                                description=split.description + "; tuned and scored on fold 0")
 
 
-def grid_tuner(name: str, seed: int, figures: dict, reports_dir):
-    def tune(run, td: TaskData, split: Split):
-        fold = split.folds[0]
+def grid_tuner(name: str):
+    def tune(ctx: RunContext):
+        td, seed, run = ctx.td, ctx.seed, ctx.run
+        fold = ctx.split.folds[0]
         reference = fold.train if td.protocol is Protocol.HONEST else None
         y = td.y(reference)
         cv = _inner_cv(td, fold.train, y, seed)
         scaler = td.task.make_scaler()
-        pipe = Pipeline([("scale", scaler), ("model", _base(name, seed))])
+        pipe = Pipeline_([("scale", scaler), ("model", _base(name, seed))])
         grid = {f"model__{k}": v for k, v in GRIDS[name].items()}
         # Worker processes pay off on the real data only; on small samples their start-up dominates.
         n_jobs = 2 if len(fold.train) > 3000 else 1
@@ -101,17 +101,15 @@ def grid_tuner(name: str, seed: int, figures: dict, reports_dir):
         for j, params in enumerate(search.cv_results_["params"]):
             label = ",".join(f"{k.removeprefix('model__')}={v}" for k, v in params.items())
             run.log_metric(f"grid_accuracy[{label}]", search.cv_results_["mean_test_score"][j], split="grid")
-        path = plots.figure_path(FAMILY, td.protocol.value, f"{name}_scores", base=reports_dir)
-        fig, ax = plots.new_figure(7, 0.35 * len(search.cv_results_["params"]) + 1.5)
+        fig, ax = new_figure(7, 0.35 * len(search.cv_results_["params"]) + 1.5)
         labels = [",".join(f"{k.removeprefix('model__')}={v}" for k, v in p.items()
                            if len(grid[k]) > 1) for p in search.cv_results_["params"]]
         ax.barh(labels, search.cv_results_["mean_test_score"], xerr=search.cv_results_["std_test_score"])
         ax.set_xlim(max(0.0, min(search.cv_results_["mean_test_score"]) - 0.05), None)
         ax.set_xlabel("inner-CV accuracy (mean ± std)")
         ax.set_title(f"{name}: grid ({td.protocol.value})", fontsize=9)
-        figures[f"{td.protocol.value}/{name}_scores"] = plots.save_png(fig, path)
-        run.log_artifact(f"{name}_scores", path, title=f"GridSearchCV scores: {name}",
-                         published=FIGURES["grid_search"] if name == "random_forest_grid" else None)
+        path = save_png(fig, ctx.figure_path(f"{name}_scores"))
+        ctx.add_figure(f"{name}_scores", path, title=f"GridSearchCV scores: {name}")
         estimator = _base(name, seed).set_params(**best)
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=2)
@@ -119,15 +117,17 @@ def grid_tuner(name: str, seed: int, figures: dict, reports_dir):
     return tune
 
 
-def study_storage(reports_dir: Path | None = None) -> str:
-    folder = plots.reports_dir(reports_dir) / "optuna"
+def study_storage(reports_dir: Path) -> str:
+    """The SQLite file every Optuna study of this family lives in (resumable by name)."""
+    folder = Path(reports_dir) / "optuna"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'studies.db'}"
 
 
-def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
-    def tune(run, td: TaskData, split: Split):
-        fold = split.folds[0]
+def optuna_tuner(n_trials: int):
+    def tune(ctx: RunContext):
+        td, seed, run = ctx.td, ctx.seed, ctx.run
+        fold = ctx.split.folds[0]
         reference = fold.train if td.protocol is Protocol.HONEST else None
         y = td.y(reference)
         cv = _inner_cv(td, fold.train, y, seed)
@@ -155,7 +155,7 @@ def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no per-trial lines in CLI/demo output
         name = f"xgboost_{td.protocol.value}_{td.version.fingerprint}_seed{seed}"
-        storage = study_storage(reports_dir)
+        storage = study_storage(ctx.options.reports_dir)
         study = optuna.create_study(
             study_name=name, storage=storage, direction="maximize", load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=seed + len(_trials(storage, name))),
@@ -172,8 +172,7 @@ def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
         run.log_metric("accuracy", study.best_value, split="cv_mean")
         done = [t for t in study.trials if t.value is not None]
         run.log_curve("trial_accuracy", [t.number for t in done], [t.value for t in done], split="study")
-        path = plots.figure_path(FAMILY, td.protocol.value, "xgboost_optuna_history", base=reports_dir)
-        fig, ax = plots.new_figure(6.5, 4)
+        fig, ax = new_figure(6.5, 4)
         ax.scatter([t.number for t in done], [t.value for t in done], s=12, label="completed trial")
         best_so_far = np.maximum.accumulate([t.value for t in done]) if done else []
         ax.plot([t.number for t in done], best_so_far, color="red", label="best so far")
@@ -182,8 +181,8 @@ def optuna_tuner(seed: int, n_trials: int, figures: dict, reports_dir):
         ax.legend()
         ax.set_title(f"Optuna TPE ({len(study.trials)} trials, {states.count('PRUNED')} pruned; {td.protocol.value})",
                      fontsize=9)
-        figures[f"{td.protocol.value}/xgboost_optuna_history"] = plots.save_png(fig, path)
-        run.log_artifact("xgboost_optuna_history", path, title="Optuna optimisation history")
+        path = save_png(fig, ctx.figure_path("xgboost_optuna_history"))
+        ctx.add_figure("xgboost_optuna_history", path, title="Optuna optimisation history")
         best = dict(study.best_params)
         return lambda: XGBClassifier(n_jobs=2, random_state=seed, tree_method="hist", eval_metric="logloss", **best)
     return tune
@@ -196,35 +195,13 @@ def _trials(storage: str, name: str) -> list:
         return []
 
 
-def run_tuning(
-    warehouse: Path | str | None = None,
-    protocols: tuple[Protocol, ...] = (Protocol.REPORT, Protocol.HONEST),
-    *,
-    data: TrackData | None = None,
-    seed: int | None = None,
-    only: set[str] | None = None,
-    reports_dir: Path | None = None,
-    asset: str = ASSET,
-    n_trials: int | None = None,
-) -> FamilyResult:
-    started = time.perf_counter()
-    settings = get_settings()
-    seed = settings.ml_seed if seed is None else seed
-    n_trials = settings.ml_optuna_trials if n_trials is None else n_trials
-    data = data if data is not None else load_track_features(warehouse)
-    result = FamilyResult(FAMILY)
-    for protocol in protocols:
-        plan = {name: grid_tuner(name, seed, result.figures, reports_dir) for name in GRIDS}
-        plan["xgboost_optuna"] = optuna_tuner(seed, n_trials, result.figures, reports_dir)
-        for name, tuner in plan.items():
-            if only and name not in only:
-                continue
-            t0 = time.perf_counter()
-            params = {"grid": GRIDS[name]} if name in GRIDS else {"n_trials": n_trials}
-            sup = run_supervised(warehouse, data, asset=asset, family=FAMILY, task=TASK, model=name,
-                                 protocol=protocol, tuner=tuner, params=params, seed=seed,
-                                 restrict_split=first_fold)
-            result.runs.append(sup.run)
-            result.timings[f"{TASK}.{name}/{protocol.value}"] = round(time.perf_counter() - t0, 2)
-    result.seconds = time.perf_counter() - started
-    return result
+def train(warehouse: Path, data: TrackData, options: TrainOptions) -> FamilyResult:
+    """Each grid search and the Optuna study under each protocol, scored on the tuned split."""
+    pipe = Pipeline(FAMILY, warehouse, data, options)
+    for protocol in options.protocols:
+        plan = {name: (grid_tuner(name), {"grid": GRIDS[name]}) for name in GRIDS}
+        plan["xgboost_optuna"] = (optuna_tuner(options.optuna_trials), {"n_trials": options.optuna_trials})
+        for name, (tuner, params) in plan.items():
+            if options.wants(name):
+                pipe.supervised(TASK, name, protocol, tuner=tuner, params=params, restrict_split=first_fold)
+    return pipe.result()

@@ -14,28 +14,33 @@ CV_FOLDS = 3
 SEED = 42
 
 
-def train_copy(template: Path, target: Path, reports: Path, **kwargs):
-    """Copy a built warehouse and train on it; returns the suite's results."""
-    from ml.suite import train
-    from tunehouse.settings import get_settings
+def options(reports: Path, **overrides):
+    """The TrainOptions of these tests (what an entry point would build from its settings)."""
+    from ml.options import TrainOptions
+
+    values = dict(reports_dir=reports, seed=SEED, cv_folds=CV_FOLDS, optuna_trials=OPTUNA_TRIALS, tsne_rows=300)
+    values.update(overrides)
+    return TrainOptions(**values)
+
+
+def train_copy(template: Path, target: Path, reports: Path, only=None, **overrides):
+    """Copy a built warehouse and train the classical families on it; returns their results."""
+    from ml.families import train
 
     shutil.copyfile(template, target)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(OPTUNA_TRIALS))
-        mp.setenv("TUNEHOUSE_ML_TSNE_ROWS", "300")
-        mp.setenv("TUNEHOUSE_ML_CV_FOLDS", str(CV_FOLDS))
-        mp.setenv("TUNEHOUSE_REPORTS_DIR", str(reports))
-        get_settings.cache_clear()
-        try:
-            return train(target, reports_dir=reports, seed=SEED, **kwargs)
-        finally:
-            get_settings.cache_clear()
+    return train(target, options(reports, **overrides), only=only or ["classical"])
 
 
 @pytest.fixture(scope="session")
 def train_on_copy():
     """train_copy, for tests that train their own warehouse (tests/ml is not a package)."""
     return train_copy
+
+
+@pytest.fixture(scope="session")
+def train_options():
+    """options(), for tests that train in place."""
+    return options
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from ml.datasets import (
     load_track_features,
     make_split,
     prepare,
-    youtube_counts,
 )
 
 
@@ -43,31 +42,20 @@ def test_load_filters_official_videos_and_records_the_load(built_warehouse):
     assert data.frame["view_count"].equals(data.frame["views"].cast(pl.Float64).alias("view_count"))
 
 
-def test_crawled_counts_replace_kaggle_counts_where_a_crawl_measured_them():
-    frame = pl.DataFrame({
-        "views": [100, 200, None], "likes": [10, 20, 30], "comments": [1, 2, 3],
-        "delta_view": [5, None, None], "delta_like": [1, None, None], "delta_comment": [0, None, None],
-    })
-    out = youtube_counts(frame)
-    assert out["view_count"].to_list() == [105.0, 200.0, None]
-    assert out["like_count"].to_list() == [11.0, 20.0, 30.0]
-    assert out["count_source"].to_list() == ["crawl", "kaggle", "kaggle"]
-
-
 def test_honest_protocol_rejects_a_leaky_feature(built_warehouse):
     data = load_track_features(built_warehouse)
     features = (*TASKS["stream_gap_label"].honest_features, "stream")
     with pytest.raises(LeakyFeatureError, match="'stream' leaks the target"):
         prepare("stream_gap_label", Protocol.HONEST, data, features)
-    # The report protocol reproduces the report, leak included.
-    td = prepare("stream_gap_label", Protocol.REPORT, data, features)
+    # The replication protocol reproduces the study, leak included.
+    td = prepare("stream_gap_label", Protocol.REPLICATION, data, features)
     assert "stream" in td.features
     for task in TASKS.values():  # the default honest feature sets are clean
         assert not set(task.honest_features) & set(task.leaky) or task.name == "views_above_mean_svm"
 
 
 def test_all_null_feature_is_dropped_and_reported(built_warehouse):
-    td = prepare("views_knn", Protocol.REPORT, load_track_features(built_warehouse))
+    td = prepare("views_knn", Protocol.REPLICATION, load_track_features(built_warehouse))
     assert td.dropped_features == {"published_year": "null in every row"}
     assert "published_year" not in td.features
     assert not np.isnan(td.X).any()
@@ -121,4 +109,4 @@ def test_label_threshold_comes_from_training_rows_under_honest():
     train = np.array([0, 1, 2, 3])
     assert td.threshold(train) == pytest.approx(15.0)
     assert td.y(train).tolist() == [0, 0, 1, 1, 1, 1]
-    assert td.y().tolist() == [0, 0, 0, 1, 1, 1]  # the report's all-row mean (25)
+    assert td.y().tolist() == [0, 0, 0, 1, 1, 1]  # the study's all-row mean (25)

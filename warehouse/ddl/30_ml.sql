@@ -6,15 +6,15 @@ CREATE SCHEMA IF NOT EXISTS ml;
 CREATE TABLE IF NOT EXISTS ml.runs (
     run_id          VARCHAR PRIMARY KEY,  -- uuid4 hex
     asset           VARCHAR NOT NULL,     -- Dagster asset (or CLI group) that ran it, e.g. ml/classification
-    family          VARCHAR NOT NULL,     -- clustering | regression | classification | tuning | deep...
+    family          VARCHAR NOT NULL,     -- ml.families name: clustering | regression | classification | tuning | tabnet | ...
     model           VARCHAR NOT NULL,     -- e.g. random_forest, knn_regression, majority_class
     task            VARCHAR,              -- ml.datasets task name, e.g. stream_gap_label
-    protocol        VARCHAR NOT NULL,     -- report | honest
+    protocol        VARCHAR NOT NULL,     -- replication | honest
     params          JSON,                 -- hyper-parameters and feature list
     data_version    JSON,                 -- which Kaggle load and which YouTube crawl the features came from
     kaggle_load_id  INTEGER,
     crawl_id        VARCHAR,              -- null when no crawl exists (Kaggle counts stand in)
-    split_key       VARCHAR,              -- ml.splits.split_key of the split it was evaluated on
+    split_key       VARCHAR,              -- ml.splits.split_key of its split (null only for a run skipped for a leaky feature)
     seed            INTEGER,
     status          VARCHAR NOT NULL,     -- running | succeeded | failed | skipped
     status_reason   VARCHAR,              -- why a run was skipped or failed
@@ -23,8 +23,9 @@ CREATE TABLE IF NOT EXISTS ml.runs (
     duration_s      DOUBLE
 );
 
--- Metrics of a run. split: train | test | cv_mean | cv_std | cv_fold | full | published
--- ('published' = the report's own figure for the same model, with its source in note).
+-- Metrics of a run. split: train | test | cv_mean | cv_std | cv_fold | full | model | published
+-- ('model' = properties of the fitted model such as importances and SHAP; 'published' = the
+-- study's own figure for the same model, with its source in note).
 -- step: the x of a curve (k of an elbow sweep, K of a KNN sweep, epoch, CV fold); null otherwise.
 CREATE TABLE IF NOT EXISTS ml.metrics (
     run_id    VARCHAR NOT NULL,
@@ -62,14 +63,14 @@ CREATE TABLE IF NOT EXISTS ml.splits (
     role      VARCHAR NOT NULL      -- train | test
 );
 
--- Files a run produced (figures, summaries, studies), under Settings.reports_dir.
+-- Files a run produced (figures, summaries, Optuna studies), under the reports folder.
 CREATE TABLE IF NOT EXISTS ml.artifacts (
     run_id      VARCHAR NOT NULL,
     name        VARCHAR NOT NULL,
     kind        VARCHAR NOT NULL,   -- png | html | txt | json | db
     path        VARCHAR NOT NULL,
     title       VARCHAR,
-    published   VARCHAR,            -- what the report showed for the same figure (text), if anything
+    published   VARCHAR,            -- what the study showed for the same figure (text), if anything
     created_at  TIMESTAMPTZ NOT NULL
 );
 
@@ -80,3 +81,8 @@ CREATE TABLE IF NOT EXISTS ml.track_clusters (
     track_id  BIGINT NOT NULL,
     cluster   INTEGER NOT NULL
 );
+
+-- Migration (runs on every ensure_schema, a no-op once done): the protocol that reproduces
+-- the study was called 'report' before it became 'replication'.
+UPDATE ml.runs SET protocol = 'replication' WHERE protocol = 'report';
+UPDATE ml.splits SET protocol = 'replication' WHERE protocol = 'report';

@@ -1,4 +1,4 @@
-"""Figures of the deep suite (PNG via ml.plots, under Settings.reports_dir)."""
+"""Figures of the deep families (PNG via ml.plots, under the reports folder)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def optuna_history(values: Sequence[float | None], path: Path, title: str) -> Pa
     finite = np.array([np.nan if v is None else v for v in values], dtype=float)
     ax.plot(trials, finite, "o", label="trial (best val loss)")
     ax.plot(trials, np.fmin.accumulate(np.where(np.isnan(finite), np.inf, finite)), "-", label="best so far")
-    ax.set_xlabel("trial (0 = the report's starting configuration)")
+    ax.set_xlabel("trial (0 = the study's starting configuration)")
     ax.set_ylabel("validation loss")
     ax.set_title(title)
     ax.legend()
