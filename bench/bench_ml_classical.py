@@ -4,7 +4,8 @@ Target: < 5 minutes wall for the whole suite (clustering, regression, classifica
 tuning incl. GridSearchCV and Optuna) on 2 cores; exact TreeSHAP of each tree model on its
 full test set < 30 s. Prints per-family (= per Dagster asset) and per-model times, the
 SHAP times, CPU time and the machine load (other processes share the cores).
-Grids: ml.tuning.GRIDS; Optuna trials: TUNEHOUSE_ML_OPTUNA_TRIALS (default 10) per protocol.
+Grids: ml.tuning.GRIDS; Optuna trials: TUNEHOUSE_ML_OPTUNA_TRIALS (default 10) per protocol,
+read once here into TrainOptions.
 Run: .venv/bin/python -m bench.bench_ml_classical
 """
 
@@ -22,15 +23,15 @@ from bench.common import machine, real_csv
 def main() -> None:
     warnings.filterwarnings("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ml-classical-"))
-    os.environ["TUNEHOUSE_REPORTS_DIR"] = str(tmp / "reports")
-    from tunehouse.settings import get_settings
+    from tunehouse.settings import load_settings
 
-    get_settings.cache_clear()
+    settings = load_settings(reports_dir=tmp / "reports")
     from ingestion.kaggle_csv import ingest_csv
     from ingestion.sample import write_sample_csv
+    from ml.families import train
+    from ml.options import TrainOptions
     from ml.registry import latest_results
     from ml.report import build_report
-    from ml.suite import train
     from ml.tuning import GRIDS
     from orchestration.dbt import run_dbt
 
@@ -42,16 +43,16 @@ def main() -> None:
     warehouse = tmp / "warehouse.duckdb"
     ingest_csv(csv, warehouse)
     run_dbt(["build"], warehouse)
-    settings = get_settings()
+    options = TrainOptions.from_settings(settings)
     print(f"data: {label}; {machine()}; load average before: {os.getloadavg()[0]:.2f}")
-    print(f"grids: {GRIDS}; optuna trials per protocol: {settings.ml_optuna_trials}; "
-          f"t-SNE rows: {settings.ml_tsne_rows}")
+    print(f"grids: {GRIDS}; optuna trials per protocol: {options.optuna_trials}; "
+          f"t-SNE rows: {options.tsne_rows}")
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    results = train(warehouse, progress=lambda f: print(f"  … {f}", flush=True))
+    results = train(warehouse, options, only=["classical"], progress=lambda f: print(f"  … {f}", flush=True))
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    t_report, _ = _timed(lambda: build_report(warehouse))
+    t_report, _ = _timed(lambda: build_report(warehouse, options.reports_dir))
     print(f"\n| asset | wall s |\n|---|---|")
     for family, res in results.items():
         print(f"| ml/{family} | {res.seconds:.1f} |")
@@ -61,8 +62,8 @@ def main() -> None:
           f"load average after: {os.getloadavg()[0]:.2f}")
     print("\n| model / protocol | wall s |\n|---|---|")
     for family, res in results.items():
-        for key, sec in res.timings.items():
-            print(f"| {family}: {key} | {sec:.1f} |")
+        for run in res.runs:
+            print(f"| {family}: {run.key} | {run.seconds:.1f} |")
     print("\n| SHAP (exact TreeSHAP) | rows | seconds |\n|---|---|---|")
     for res in latest_results(warehouse):
         shap_s = res.metrics.get("model", {}).get("shap_seconds")

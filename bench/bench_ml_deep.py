@@ -34,13 +34,12 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     tmp = Path(tempfile.mkdtemp(prefix="bench-ml-deep-"))
-    os.environ["TUNEHOUSE_REPORTS_DIR"] = str(tmp / "reports")
-    from tunehouse.settings import get_settings
+    from tunehouse.settings import load_settings
 
-    get_settings.cache_clear()
+    settings = load_settings(reports_dir=tmp / "reports")
     from ml.datasets import load_track_features
-    from ml.deep.budget import DeepBudget
-    from ml.deep.suite import run_deep_clustering, run_tab_transformer, run_tabnet, run_tabpfn
+    from ml.families import FAMILIES
+    from ml.options import TrainOptions
 
     csv = real_csv()
     label = "real Kaggle CSV (20,718 rows)"
@@ -50,36 +49,28 @@ def main() -> None:
     warehouse = tmp / "warehouse.duckdb"
     ingest_csv(csv, warehouse)
     run_dbt(["build"], warehouse)
-    data = load_track_features(warehouse)
-    budget = DeepBudget()
-    from ml.deep.device import configure_torch_threads
-
-    configure_torch_threads()
+    options = TrainOptions.from_settings(settings)
+    data = load_track_features(warehouse, official_only=options.official_only, children=options.children)
+    budget = options.deep_budget()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"data: {label}; {data.frame.height} official-video rows; device {device}; "
-          f"torch threads {torch.get_num_threads()}; {machine()}")
+          f"torch threads {options.torch_threads}; {machine()}")
     print(f"budget: {budget.model_dump()}")
 
-    stages = [
-        ("autoencoder_clusters", lambda: run_deep_clustering(warehouse, data, kind="autoencoder", budget=budget)),
-        ("vae_clusters", lambda: run_deep_clustering(warehouse, data, kind="vae", budget=budget)),
-        ("tabnet", lambda: run_tabnet(warehouse, data, budget=budget)),
-        ("tab_transformer", lambda: run_tab_transformer(warehouse, data, budget=budget)),
-        ("tabpfn", lambda: run_tabpfn(warehouse, data, budget=budget)),
-    ]
     rows = []
     started = time.perf_counter()
     cpu_started = time.process_time()
-    for asset, stage in stages:
+    for family in (f for f in FAMILIES.values() if f.suite == "deep"):
         t0, c0 = time.perf_counter(), time.process_time()
-        runs = stage()
+        result = family.load()(warehouse, data, options)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"{asset}: {wall:.1f}s wall, {cpu:.1f}s CPU of this process", flush=True)
-        for r in runs:
-            rate = "" if math.isnan(r.rows_per_s) else f"{r.rows_per_s:,.0f}"
+        print(f"{family.name}: {wall:.1f}s wall, {cpu:.1f}s CPU of this process", flush=True)
+        for r in result.runs:
+            rate = "" if not r.train_rows_per_s else f"{r.train_rows_per_s:,.0f}"
             status = r.status if r.status != "skipped" else "skipped (no weights)"
-            rows.append((asset, r.model, r.protocol, status, f"{r.fit_seconds:.1f}", rate, _headline(r.metrics)))
-        rows.append((asset, "**asset total**", "", "", f"{wall:.1f} wall / {cpu:.1f} CPU", "", ""))
+            fit = "" if r.fit_seconds is None else f"{r.fit_seconds:.1f}"
+            rows.append((family.name, r.model, r.protocol, status, fit, rate, _headline(r.metrics)))
+        rows.append((family.name, "**asset total**", "", "", f"{wall:.1f} wall / {cpu:.1f} CPU", "", ""))
     total = time.perf_counter() - started
     total_cpu = time.process_time() - cpu_started
     print("\n| asset | model | protocol | status | fit s (asset: wall / CPU s) | train rows/s | headline |")
