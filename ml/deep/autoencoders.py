@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans
 from torch import nn
 from torch.nn import functional as F
 
-from ml.deep.base import TorchEstimator, as_float_matrix
+from ml.deep.base import TorchEstimator, check_features
 from ml.deep.device import seed_everything
 from ml.deep.training import fit_module, predict_batches, validation_split
 
@@ -75,7 +75,7 @@ def _vae_loss_factory(beta: float):
     return loss
 
 
-class _CodeKMeans(TorchEstimator, ClusterMixin, TransformerMixin):
+class _CodeKMeans(ClusterMixin, TransformerMixin, TorchEstimator):
     """Train a network, then K-Means on its code. Subclasses build the network."""
 
     def _build(self, input_dim: int) -> nn.Module:  # pragma: no cover - abstract
@@ -90,15 +90,15 @@ class _CodeKMeans(TorchEstimator, ClusterMixin, TransformerMixin):
     def fit(self, X, y=None, *, eval_set=None):
         """Train on X (early stopping on a seeded hold-out, or on `eval_set` = X_val),
         then fit K-Means on the code of every row of X."""
-        X = as_float_matrix(X)
+        # The seeded hold-out needs a row on each side.
+        X = check_features(self, X, reset=True, min_samples=2 if eval_set is None else 1)
         generator = seed_everything(self.random_state)
         self.device_ = self._resolve_device()
         if eval_set is None:
             train_idx, val_idx = validation_split(len(X), self.validation_fraction, self.random_state)
             X_train, X_val = X[train_idx], X[val_idx]
         else:
-            X_train, X_val = X, as_float_matrix(eval_set)
-        self.n_features_in_ = X.shape[1]
+            X_train, X_val = X, check_features(self, eval_set, reset=False)
         self.module_ = self._build(X.shape[1])
         stopper = fit_module(
             self.module_,
@@ -110,7 +110,7 @@ class _CodeKMeans(TorchEstimator, ClusterMixin, TransformerMixin):
             device=self.device_,
         )
         self._record_training(stopper)
-        code = self.transform(X)
+        code = self._code(X)
         self.kmeans_ = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.random_state)
         self.labels_ = self.kmeans_.fit_predict(code)
         self.cluster_centers_ = self.kmeans_.cluster_centers_
@@ -118,17 +118,20 @@ class _CodeKMeans(TorchEstimator, ClusterMixin, TransformerMixin):
 
     def transform(self, X) -> np.ndarray:
         """The learned code of each row (the 64-d layer; the VAE's latent mean)."""
-        X = as_float_matrix(X)
+        return self._code(check_features(self, X, reset=False))
+
+    def _code(self, X: np.ndarray) -> np.ndarray:
         return predict_batches(
             self.module_, (torch.from_numpy(X),), self._encode, device=self.device_
         ).astype(np.float64)
 
     def predict(self, X) -> np.ndarray:
-        return self.kmeans_.predict(self.transform(X))
+        code = self.transform(X)  # first: it raises NotFittedError before fit
+        return self.kmeans_.predict(code)
 
     def reconstruction_error(self, X) -> float:
         """Mean squared reconstruction error per feature (deterministic, eval mode)."""
-        X = as_float_matrix(X)
+        X = check_features(self, X, reset=False)
         tensors = (torch.from_numpy(X),)
         recon = predict_batches(self.module_, tensors, self._reconstruct, device=self.device_)
         return float(np.mean((recon - X) ** 2))

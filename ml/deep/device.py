@@ -34,12 +34,11 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-def configure_torch_threads(threads: int | None = None) -> int:
-    """Set torch's CPU threads (default: Settings.ml_torch_threads); returns the value."""
-    if threads is None:
-        from tunehouse.settings import get_settings
-
-        threads = get_settings().ml_torch_threads
+def configure_torch_threads(threads: int) -> int:
+    """Set torch's CPU threads to `threads` (the caller's configuration, e.g.
+    TrainOptions.torch_threads); returns the value."""
+    if threads < 1:
+        raise ValueError(f"torch threads must be >= 1, got {threads}")
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

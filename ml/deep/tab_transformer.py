@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 from torch import nn
 from torch.nn import functional as F
 
@@ -96,6 +98,10 @@ class TabTransformerNet(nn.Module):
         return self.mlp(torch.cat(parts, dim=1))
 
 
+def _is_frame(X) -> bool:
+    return isinstance(X, pd.DataFrame) or (hasattr(X, "to_pandas") and hasattr(X, "columns"))
+
+
 def as_pandas(X) -> pd.DataFrame:
     """pandas view of a pandas or polars frame, or of a 2-D array (columns named by
     position, so `categorical_features` may then be column indices)."""
@@ -118,11 +124,22 @@ def _column(X: pd.DataFrame, name: str) -> np.ndarray:
 def _numeric_column(X: pd.DataFrame, name: str) -> np.ndarray:
     if name not in X.columns:
         raise KeyError(f"feature {name!r} is not a column of the input ({list(X.columns)})")
-    return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    # Missing values become NaN (imputed later); anything else non-numeric is an error,
+    # not a silent NaN: it is most likely a categorical column not declared as one.
+    try:
+        values = X[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"{exc} (continuous feature {name!r}; list it in categorical_features "
+            "if it is categorical)"
+        ) from None
+    if np.isinf(values).any():
+        raise ValueError(f"Input X contains infinity in continuous feature {name!r}")
+    return values
 
 
 class _TabTransformerBase(TorchEstimator):
-    """Shared fit/encode logic; X is a pandas or polars DataFrame."""
+    """Shared fit/encode logic; X is a pandas or polars DataFrame, or a 2-D array."""
 
     def __init__(
         self,
@@ -162,6 +179,33 @@ class _TabTransformerBase(TorchEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # imputed (continuous) or the unknown token
+        # Strings are taken in categorical columns only; continuous ones must be numeric.
+        tags.input_tags.string = bool(self.categorical_features)
+        return tags
+
+    def _checked_frame(self, X, y="no_validation", *, reset: bool, min_samples: int = 1) -> pd.DataFrame:
+        """X as pandas after scikit-learn's checks: arrays are validated without a
+        numeric conversion (categorical columns may hold strings); for every input
+        n_features_in_ and feature_names_in_ are recorded (fit) or checked (after)."""
+        if not reset:
+            check_is_fitted(self)
+        if not _is_frame(X):
+            X = check_array(
+                X, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=min_samples,
+                estimator=self, input_name="X",
+            )
+        validate_data(self, X, y, skip_check_array=True, reset=reset)
+        return as_pandas(X)
+
+    def _check_target(self, X: pd.DataFrame, y) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        return y
+
     def _encode_categorical(self, X) -> torch.Tensor:
         columns = []
         for name in self.categorical_features_:
@@ -189,8 +233,6 @@ class _TabTransformerBase(TorchEstimator):
         if missing:
             raise KeyError(f"categorical features {missing} are not columns of the input")
         self.continuous_features_ = [c for c in X.columns if c not in self.categorical_features_]
-        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
         self.vocabularies_: dict[str, dict[str, int]] = {}
         for name in self.categorical_features_:
             counts = pd.Series(_column(X, name)).astype("string").dropna().value_counts()
@@ -214,22 +256,24 @@ class _TabTransformerBase(TorchEstimator):
     def _cardinalities(self) -> list[int]:
         return [len(self.vocabularies_[name]) + 1 for name in self.categorical_features_]
 
-    def _fit(self, X, targets: np.ndarray, d_out: int, loss, eval_set):
-        if len(X) != len(targets):
-            raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
+    def _fit(self, X: pd.DataFrame, targets: np.ndarray, d_out: int, loss, eval_set):
+        """Train on the checked frame X and encoded targets (`_checked_frame`)."""
         generator = seed_everything(self.random_state)
         self.device_ = self._resolve_device()
-        X = as_pandas(X)
         if eval_set is None:
-            train_idx, val_idx = validation_split(len(X), self.validation_fraction, self.random_state)
+            # Classifiers hold out per class, so training sees every class.
+            train_idx, val_idx = validation_split(
+                len(X), self.validation_fraction, self.random_state,
+                stratify=targets if isinstance(self, ClassifierMixin) else None,
+            )
             X_train = X.iloc[train_idx].reset_index(drop=True)
             X_val = X.iloc[val_idx].reset_index(drop=True)
             t_train, t_val = targets[train_idx], targets[val_idx]
         else:
             X_train, t_train = X, targets
             X_val, y_val = eval_set
-            X_val = as_pandas(X_val)
-            t_val = self._encode_target(np.asarray(y_val).ravel())
+            X_val = self._checked_frame(X_val, reset=False)
+            t_val = self._encode_target(column_or_1d(y_val))
         self._fit_encoders(X_train)
         self.module_ = TabTransformerNet(
             self._cardinalities(),
@@ -255,7 +299,7 @@ class _TabTransformerBase(TorchEstimator):
         return self
 
     def _raw_output(self, X) -> np.ndarray:
-        X = as_pandas(X)
+        X = self._checked_frame(X, reset=False)
         tensors = (self._encode_categorical(X), self._encode_continuous(X))
         return predict_batches(
             self.module_, tensors, lambda m, b: m(b[0], b[1]), device=self.device_
@@ -282,25 +326,26 @@ _COMMON_DOC = """
 """
 
 
-class TabTransformerRegressor(_TabTransformerBase, RegressorMixin):
+class TabTransformerRegressor(RegressorMixin, _TabTransformerBase):
     __doc__ = "TabTransformer with a regression head (MSE on the standardised target)." + _COMMON_DOC
 
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
         return ((np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def fit(self, X, y, *, eval_set=None):
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if np.isnan(y).any():
-            raise ValueError("TabTransformerRegressor: y contains NaN")
+        # The seeded hold-out needs a row on each side.
+        X = self._checked_frame(X, y, reset=True, min_samples=2 if eval_set is None else 1)
+        y = check_array(self._check_target(X, y), ensure_2d=False, dtype=np.float64, input_name="y")
         self.y_mean_ = float(y.mean())
         self.y_scale_ = float(y.std()) or 1.0
         return self._fit(X, self._encode_target(y), 1, _regression_loss, eval_set)
 
     def predict(self, X) -> np.ndarray:
-        return self._raw_output(X)[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        raw = self._raw_output(X)  # first: it raises NotFittedError before fit
+        return raw[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_
 
 
-class TabTransformerClassifier(_TabTransformerBase, ClassifierMixin):
+class TabTransformerClassifier(ClassifierMixin, _TabTransformerBase):
     __doc__ = "TabTransformer with a classification head (cross-entropy over classes_)." + _COMMON_DOC
 
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
@@ -311,7 +356,9 @@ class TabTransformerClassifier(_TabTransformerBase, ClassifierMixin):
             raise ValueError(f"label {exc.args[0]!r} was not among the training classes") from None
 
     def fit(self, X, y, *, eval_set=None):
-        y = np.asarray(y).ravel()
+        X = self._checked_frame(X, y, reset=True, min_samples=2 if eval_set is None else 1)
+        y = self._check_target(X, y)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"TabTransformerClassifier needs two classes, got {self.classes_}")
@@ -322,4 +369,5 @@ class TabTransformerClassifier(_TabTransformerBase, ClassifierMixin):
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[proba.argmax(axis=1)]

@@ -12,11 +12,15 @@ import numpy as np
 import optuna
 import torch
 from pytorch_tabnet.callbacks import Callback
+from pytorch_tabnet.metrics import Metric
 from pytorch_tabnet.tab_model import TabNetClassifier as _PTNClassifier
 from pytorch_tabnet.tab_model import TabNetRegressor as _PTNRegressor
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import log_loss
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
-from ml.deep.base import as_float_matrix
+from ml.deep.base import check_features, check_training_data
 from ml.deep.device import resolve_device, seed_everything
 from ml.deep.early_stopping import EarlyStopping
 from ml.deep.training import validation_split
@@ -31,6 +35,20 @@ REPORT_CLASSIFICATION_CONFIG = dict(
     batch_size=256, virtual_batch_size=128, momentum=0.3, patience=10,
     scheduler_step_size=10, scheduler_gamma=0.9,
 )
+
+
+class _HoldOutLogLoss(Metric):
+    """Log-loss over every trained class. pytorch-tabnet's "logloss" raises when the
+    validation rows lack a class (a small hold-out often does); its labels arrive as
+    class indices 0..k-1, one score column each. Registered by name, as
+    pytorch-tabnet finds metrics among Metric's subclasses."""
+
+    def __init__(self):
+        self._name = "holdout_logloss"
+        self._maximize = False
+
+    def __call__(self, y_true, y_score):
+        return log_loss(y_true, y_score, labels=np.arange(y_score.shape[1]))
 
 
 class _StopAndRecord(Callback):
@@ -62,11 +80,21 @@ class _StopAndRecord(Callback):
 
 class _TabNetBase(BaseEstimator):
     _val_metric: str
+    _y_numeric: bool
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # imputed with the training medians
+        return tags
 
     def _make_inner(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _prepare_y(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit_target(self, y: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Learn what the target needs (scale, classes); return y as fit uses it."""
         raise NotImplementedError
 
     def _impute(self, X: np.ndarray) -> np.ndarray:
@@ -76,24 +104,26 @@ class _TabNetBase(BaseEstimator):
     def fit(self, X, y, *, eval_set=None, trial: optuna.Trial | None = None):
         """Train with early stopping on `eval_set` (X_val, y_val) or a seeded hold-out.
         `trial` (Optuna) receives the validation loss per epoch and may prune."""
-        columns = getattr(X, "columns", None)
-        X = as_float_matrix(X)
-        y = np.asarray(y).ravel()
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        # The seeded hold-out needs a row on each side.
+        X, y = check_training_data(
+            self, X, y, allow_nan=True, min_samples=2 if eval_set is None else 1,
+            y_numeric=self._y_numeric,
+        )
+        y = self._fit_target(y)
         seed_everything(self.random_state)
         self.device_ = resolve_device(self.device)
-        if columns is not None:
-            self.feature_names_in_ = np.asarray([str(c) for c in columns], dtype=object)
         if eval_set is None:
-            train_idx, val_idx = validation_split(len(X), self.validation_fraction, self.random_state)
+            train_idx, val_idx = validation_split(
+                len(X), self.validation_fraction, self.random_state,
+                stratify=None if self._y_numeric else y,
+            )
             X_train, y_train, X_val, y_val = X[train_idx], y[train_idx], X[val_idx], y[val_idx]
         else:
             X_train, y_train = X, y
-            X_val, y_val = as_float_matrix(eval_set[0]), np.asarray(eval_set[1]).ravel()
+            X_val = check_features(self, eval_set[0], reset=False, allow_nan=True)
+            y_val = column_or_1d(eval_set[1])
         fill = np.nanmedian(X_train, axis=0)
         self.fill_values_ = np.where(np.isnan(fill), 0.0, fill).astype(np.float32)
-        self.n_features_in_ = X.shape[1]
         self.model_ = self._make_inner()
         stopper = EarlyStopping(
             monitor="val_loss", min_delta=self.min_delta, patience=self.patience
@@ -123,7 +153,7 @@ class _TabNetBase(BaseEstimator):
 
     def explain(self, X) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """TabNet's per-row aggregate attribution and its attention mask per decision step."""
-        return self.model_.explain(self._impute(as_float_matrix(X)))
+        return self.model_.explain(self._impute(check_features(self, X, reset=False, allow_nan=True)))
 
     def to_device(self, device: str | torch.device = "auto"):
         self.device_ = resolve_device(device)
@@ -159,10 +189,11 @@ def _init_params(self, locals_: dict) -> None:
             setattr(self, name, value)
 
 
-class TabNetRegressor(_TabNetBase, RegressorMixin):
+class TabNetRegressor(RegressorMixin, _TabNetBase):
     """TabNetRegressor with the report's starting configuration (ch. 4-2-1)."""
 
     _val_metric = "mse"
+    _y_numeric = True
 
     def __init__(
         self,
@@ -194,24 +225,24 @@ class TabNetRegressor(_TabNetBase, RegressorMixin):
         y = np.asarray(y, dtype=np.float64)
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32).reshape(-1, 1)
 
-    def fit(self, X, y, *, eval_set=None, trial=None):
-        y_arr = np.asarray(y, dtype=np.float64).ravel()
-        if np.isnan(y_arr).any():
-            raise ValueError("TabNetRegressor: y contains NaN")
-        self.y_mean_ = float(y_arr.mean())
-        self.y_scale_ = float(y_arr.std()) or 1.0
-        return super().fit(X, y_arr, eval_set=eval_set, trial=trial)
+    def _fit_target(self, y: np.ndarray) -> np.ndarray:
+        y = y.astype(np.float64)
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) or 1.0
+        return y
 
     def predict(self, X) -> np.ndarray:
-        raw = self.model_.predict(self._impute(as_float_matrix(X)))[:, 0]
+        X = check_features(self, X, reset=False, allow_nan=True)
+        raw = self.model_.predict(self._impute(X))[:, 0]
         return raw.astype(np.float64) * self.y_scale_ + self.y_mean_
 
 
-class TabNetClassifier(_TabNetBase, ClassifierMixin):
+class TabNetClassifier(ClassifierMixin, _TabNetBase):
     """TabNetClassifier with the report's configuration (ch. 5-2-1): n_steps 3,
     gamma 1.5, lr 1e-3, batch 256/128, momentum 0.3, StepLR(10, 0.9), patience 10."""
 
-    _val_metric = "logloss"
+    _val_metric = "holdout_logloss"
+    _y_numeric = False
 
     def __init__(
         self,
@@ -241,21 +272,23 @@ class TabNetClassifier(_TabNetBase, ClassifierMixin):
     def _prepare_y(self, y):
         return np.asarray(y)
 
-    def fit(self, X, y, *, eval_set=None, trial=None):
-        y_arr = np.asarray(y).ravel()
-        self.classes_ = np.unique(y_arr)
+    def _fit_target(self, y: np.ndarray) -> np.ndarray:
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"TabNetClassifier needs two classes, got {self.classes_}")
-        return super().fit(X, y_arr, eval_set=eval_set, trial=trial)
+        return y
 
     def predict_proba(self, X) -> np.ndarray:
-        proba = self.model_.predict_proba(self._impute(as_float_matrix(X)))
+        X = check_features(self, X, reset=False, allow_nan=True)
+        proba = self.model_.predict_proba(self._impute(X))
         # pytorch-tabnet orders columns by its own classes_; align to ours.
         inner = list(self.model_.classes_)
         return proba[:, [inner.index(c) for c in self.classes_]]
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[proba.argmax(axis=1)]
 
 
 # ---------------------------------------------------------------- Optuna (ch. 6-3)
@@ -327,7 +360,7 @@ def tune_tabnet(
     return study
 
 
-class OptunaTabNetRegressor(BaseEstimator, RegressorMixin):
+class OptunaTabNetRegressor(RegressorMixin, BaseEstimator):
     """TabNetRegressor tuned by its own Optuna study inside `fit` (nested: the study
     sees only the rows passed to fit, scored on an inner hold-out), then refitted with
     the best parameters. Trial 0 is the report's starting configuration (ch. 6-3)."""
@@ -344,9 +377,14 @@ class OptunaTabNetRegressor(BaseEstimator, RegressorMixin):
     ):
         _init_params(self, locals())
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # the inner TabNetRegressor imputes
+        return tags
+
     def fit(self, X, y):
-        X = as_float_matrix(X)
-        y = np.asarray(y, dtype=np.float64).ravel()
+        X, y = check_training_data(self, X, y, allow_nan=True, min_samples=2, y_numeric=True)
+        y = y.astype(np.float64)
         train_idx, val_idx = validation_split(len(X), self.validation_fraction, self.random_state)
         start = {k: REPORT_REGRESSION_CONFIG[k] for k in TUNED_PARAMETERS}
         base = TabNetRegressor(max_epochs=self.trial_max_epochs, patience=self.patience,
@@ -361,7 +399,7 @@ class OptunaTabNetRegressor(BaseEstimator, RegressorMixin):
             validation_fraction=self.validation_fraction, random_state=self.random_state,
             device=self.device,
         ).fit(X, y)
-        for name in ("history_", "best_epoch_", "n_epochs_", "feature_importances_", "n_features_in_"):
+        for name in ("history_", "best_epoch_", "n_epochs_", "feature_importances_"):
             setattr(self, name, getattr(self.estimator_, name))
         # Rows x epochs actually trained, trials included (for throughput figures).
         trial_epochs = sum(len(t.intermediate_values) for t in self.study_.trials)
@@ -369,10 +407,13 @@ class OptunaTabNetRegressor(BaseEstimator, RegressorMixin):
             len(X) * (1 - self.validation_fraction)) * self.n_epochs_
         return self
 
+    # X is checked before estimator_ is touched, so an unfitted model raises NotFittedError.
     def predict(self, X) -> np.ndarray:
+        X = check_features(self, X, reset=False, allow_nan=True)
         return self.estimator_.predict(X)
 
     def explain(self, X):
+        X = check_features(self, X, reset=False, allow_nan=True)
         return self.estimator_.explain(X)
 
     def to_device(self, device: str | torch.device = "auto"):

@@ -15,8 +15,9 @@ from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
 
-from ml.deep.base import as_float_matrix
+from ml.deep.base import check_features, check_training_data
 from ml.deep.device import resolve_device
 
 Task = Literal["classifier", "regressor"]
@@ -123,6 +124,11 @@ class _TabPFNBase(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # TabPFN handles missing values itself
+        return tags
+
     def _make_inner(self, path: Path):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -134,10 +140,11 @@ class _TabPFNBase(BaseEstimator):
         weights = self._weights()
         if not weights.available:
             raise FileNotFoundError(weights.skip_reason)
-        X = as_float_matrix(X)
-        y = np.asarray(y).ravel()
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        X, y = check_training_data(
+            self, X, y, allow_nan=True, y_numeric=self._task == "regressor"
+        )
+        if self._task == "classifier":
+            check_classification_targets(y)
         rows = subsample_rows(
             len(X), self.max_train_rows, self.random_state,
             stratify=y if self._task == "classifier" else None,
@@ -146,7 +153,6 @@ class _TabPFNBase(BaseEstimator):
         self.train_rows_used_ = len(rows)
         self.trained_row_epochs_ = len(rows)  # one forward pass over the context, no epochs
         self.device_ = resolve_device(self.device)
-        self.n_features_in_ = X.shape[1]
         self.model_ = self._make_inner(weights.path)
         self.model_.fit(X[rows], y[rows])
         return self
@@ -160,7 +166,7 @@ class _TabPFNBase(BaseEstimator):
         )
 
 
-class TabPFNSubsampleClassifier(_TabPFNBase, ClassifierMixin):
+class TabPFNSubsampleClassifier(ClassifierMixin, _TabPFNBase):
     """TabPFNClassifier fitted on a stratified subsample of at most `max_train_rows`
     (the report used ~5 % of the rows; TabPFN on a CPU allows 1,000 by default)."""
 
@@ -176,14 +182,17 @@ class TabPFNSubsampleClassifier(_TabPFNBase, ClassifierMixin):
         self.classes_ = self.model_.classes_
         return self
 
+    # X is checked before model_ is touched, so an unfitted model raises NotFittedError.
     def predict_proba(self, X) -> np.ndarray:
-        return self.model_.predict_proba(as_float_matrix(X))
+        X = check_features(self, X, reset=False, allow_nan=True)
+        return self.model_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
-        return self.model_.predict(as_float_matrix(X))
+        X = check_features(self, X, reset=False, allow_nan=True)
+        return self.model_.predict(X)
 
 
-class TabPFNSubsampleRegressor(_TabPFNBase, RegressorMixin):
+class TabPFNSubsampleRegressor(RegressorMixin, _TabPFNBase):
     """TabPFNRegressor fitted on a seeded random subsample of at most `max_train_rows`."""
 
     _task = "regressor"
@@ -194,4 +203,5 @@ class TabPFNSubsampleRegressor(_TabPFNBase, RegressorMixin):
         return TabPFNRegressor(**self._inner_kwargs(path))
 
     def predict(self, X) -> np.ndarray:
-        return np.asarray(self.model_.predict(as_float_matrix(X)), dtype=np.float64)
+        X = check_features(self, X, reset=False, allow_nan=True)
+        return np.asarray(self.model_.predict(X), dtype=np.float64)

@@ -105,16 +105,46 @@ def fit_module(
 
 
 def validation_split(
-    n_rows: int, fraction: float, random_state: int
+    n_rows: int, fraction: float, random_state: int, stratify: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (train, validation) for a seeded random hold-out of `fraction`."""
+    """Row indices (train, validation) for a seeded random hold-out of `fraction`.
+
+    With `stratify` (class labels) each class is held out in proportion and keeps at
+    least one training row, so a classifier trains on every class even when a class
+    is rarer than 1/fraction rows.
+    """
     if not 0 < fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
     n_val = max(1, int(math.floor(n_rows * fraction)))
     if n_rows - n_val < 1:
         raise ValueError(f"{n_rows} rows are too few to hold out a validation split")
-    order = np.random.default_rng(random_state).permutation(n_rows)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    rng = np.random.default_rng(random_state)
+    if stratify is None:
+        order = rng.permutation(n_rows)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    stratify = np.asarray(stratify)
+    if len(stratify) != n_rows:
+        raise ValueError(f"stratify has {len(stratify)} labels for {n_rows} rows")
+    _, inverse, counts = np.unique(stratify, return_inverse=True, return_counts=True)
+    capacity = counts - 1  # one row of every class stays in training
+    # Largest-remainder allocation of n_val over the classes, within their capacity.
+    exact = counts * fraction
+    quota = np.minimum(np.floor(exact).astype(int), capacity)
+    for i in np.argsort(-(exact - quota), kind="stable"):
+        if quota.sum() >= n_val:
+            break
+        if quota[i] < capacity[i]:
+            quota[i] += 1
+    if quota.sum() == 0:
+        raise ValueError(
+            f"{n_rows} rows are too few to hold out a validation split that leaves "
+            "every class a training row"
+        )
+    val = np.concatenate([
+        rng.permutation(np.flatnonzero(inverse == k))[:q] for k, q in enumerate(quota)
+    ])
+    val = np.sort(val)
+    return np.setdiff1d(np.arange(n_rows), val), val
 
 
 def predict_batches(

@@ -213,3 +213,71 @@ def test_optuna_study_starts_from_the_report_config_and_searches_the_report_spac
     assert model.predict(X).shape == (300,)
     with pytest.raises(ValueError, match="n_trials"):
         OptunaTabNetRegressor(n_trials=0).fit(X, y)
+
+
+# ----------------------------------------------------------------- shared pieces
+
+
+def test_stratified_hold_out_keeps_every_class_in_training_and_shares_in_validation():
+    labels = np.repeat(["a", "b", "c", "d"], [60, 30, 8, 1])
+    train, val = validation_split(len(labels), 0.1, 7, stratify=labels)
+    assert len(val) == 9 and len(train) + len(val) == len(labels)
+    assert np.intersect1d(train, val).size == 0
+    # Every class keeps a training row (the single "d" row stays in training) ...
+    assert set(labels[train]) == {"a", "b", "c", "d"}
+    # ... and the hold-out follows the class shares (6, 3, 0.8 -> 1, 0.1 -> 0).
+    assert dict(zip(*np.unique(labels[val], return_counts=True), strict=True)) == {"a": 6, "b": 3}
+    again = validation_split(len(labels), 0.1, 7, stratify=labels)
+    np.testing.assert_array_equal(again[1], val)
+    # Without labels the split is the plain seeded permutation, as before.
+    order = np.random.default_rng(7).permutation(99)
+    np.testing.assert_array_equal(validation_split(99, 0.1, 7)[1], np.sort(order[:9]))
+    with pytest.raises(ValueError, match="every class"):
+        validation_split(3, 0.5, 0, stratify=np.array([0, 1, 2]))
+
+
+def test_configure_torch_threads_takes_the_count_from_the_caller():
+    from ml.deep.device import configure_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert configure_torch_threads(1) == 1 and torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match=">= 1"):
+            configure_torch_threads(0)
+        with pytest.raises(TypeError):
+            configure_torch_threads()  # type: ignore[call-arg]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_tabnet_classifier_trains_on_a_class_too_rare_for_a_random_hold_out():
+    """A class of one row in 120 with a 10 % hold-out: the stratified split keeps it in
+    training and the hold-out log-loss is defined without it (a random hold-out left
+    the class out of training or out of validation, and either crashed the fit)."""
+    from ml.deep.tabnet import TabNetClassifier
+
+    X, y = _tabnet_data(120)
+    label = np.where(np.arange(120) < 1, "rare", np.where(y > 0, "up", "down"))
+    clf = TabNetClassifier(max_epochs=2, batch_size=32, virtual_batch_size=16, random_state=0,
+                           device="cpu").fit(X, label)
+    np.testing.assert_array_equal(clf.classes_, ["down", "rare", "up"])
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 3) and np.isfinite(clf.history_["val_loss"]).all()
+
+
+def test_tab_transformer_refuses_non_numeric_or_infinite_continuous_values(tabular):
+    frame, y, _ = tabular
+    numeric = frame.drop(columns=["artist", "licensed"])
+    params = dict(dim=8, depth=1, heads=2, max_epochs=1, device="cpu")
+    # A text column not declared categorical used to become all-missing silently.
+    with pytest.raises(ValueError, match="continuous feature 'artist'.*categorical_features"):
+        TabTransformerRegressor(**params).fit(frame.drop(columns="licensed"), y)
+    with pytest.raises(ValueError, match="infinity in continuous feature 'energy'"):
+        TabTransformerRegressor(**params).fit(numeric.assign(energy=np.inf), y)
+    model = TabTransformerRegressor(**params).fit(numeric, y)
+    with pytest.raises(ValueError, match="infinity"):
+        model.predict(numeric.assign(loudness=-np.inf))
+    # Fitted on named columns: the same names are required at prediction time.
+    assert list(model.feature_names_in_) == ["key", "energy", "loudness"]
+    with pytest.raises(ValueError, match="feature names should match"):
+        model.predict(numeric[["energy", "key", "loudness"]])
