@@ -36,8 +36,6 @@ from ml.tracking import Run
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("r2", "rmse", "nrmse", "mae")
-#: The metric each kind is judged by against its trivial baseline (higher is better).
-PRIMARY_METRIC = {"classification": "accuracy", "regression": "r2"}
 
 
 def nrmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -119,14 +117,6 @@ class Evaluation:
             out["cv_mean"][m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
             out["cv_std"][m] = float(np.nanstd(vals)) if np.isfinite(vals).any() else float("nan")
         return out
-
-    def headline(self, metric: str) -> float:
-        split = "test" if len(self.folds) == 1 else "cv_mean"
-        return self.summary()[split][metric]
-
-    @property
-    def last_model(self):
-        return self.folds[-1].model
 
 
 def make_pipeline(td: TaskData, estimator) -> Pipeline | object:

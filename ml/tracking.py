@@ -144,15 +144,8 @@ class Run:
         raise RunSkipped(reason)
 
     # ----------------------------------------------------------------- reading back
-    def metric(self, name: str, split: str = "test") -> float | None:
-        """The last logged value of a metric (no step), for Dagster metadata and summaries."""
-        for m, s, v, step, _ in reversed(self.metrics):
-            if m == name and s == split and step is None:
-                return v
-        return None
-
     def summary(self) -> dict[str, float]:
-        """``{"split/metric": value}`` of every step-less metric (Dagster metadata)."""
+        """``{"split/metric": value}`` of every step-less metric (``RunSummary.metrics``)."""
         out: dict[str, float] = {}
         for m, s, v, step, _ in self.metrics:
             if step is None and v is not None and s not in ("published", "cv_fold"):

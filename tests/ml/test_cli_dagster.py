@@ -16,40 +16,46 @@ def tunehouse(*args):
                           timeout=600)
 
 
-def test_assets_depend_on_track_features_and_report_on_families():
-    from orchestration.definitions import defs
+def test_assets_depend_on_track_features_and_report_on_families(tmp_path):
+    from ml.families import FAMILIES
+    from orchestration.definitions import build_definitions
+    from tunehouse.settings import load_settings
 
-    graph = defs.resolve_asset_graph()
-    for family in ("clustering", "regression", "classification", "tuning"):
+    graph = build_definitions(load_settings(warehouse=tmp_path / "w.duckdb")).resolve_asset_graph()
+    for family in FAMILIES:
         node = graph.get(__import__("dagster").AssetKey(["ml", family]))
         assert [k.to_user_string() for k in node.parent_keys] == ["marts/track_features"]
     report = graph.get(__import__("dagster").AssetKey(["ml", "report"]))
-    assert {k.to_user_string() for k in report.parent_keys} >= {"ml/clustering", "ml/classification"}
+    assert {k.to_user_string() for k in report.parent_keys} == {f"ml/{family}" for family in FAMILIES}
 
 
 def test_materialize_classification_puts_metrics_and_figures_in_metadata(built_warehouse, tmp_path):
     import dagster as dg
 
-    from orchestration.assets.ml_classical import ml_classification, ml_report
-    from orchestration.resources import WarehouseResource
+    from orchestration.assets.ml import family_assets, ml_report
+    from orchestration.resources import MLResource, WarehouseResource
 
     result = dg.materialize(
-        [ml_classification, ml_report],
-        resources={"warehouse": WarehouseResource(database=str(built_warehouse))},
+        [family_assets["classification"], ml_report],
+        resources={"warehouse": WarehouseResource(database=str(built_warehouse)),
+                   "ml": MLResource(reports_dir=str(tmp_path / "reports"))},
         run_config={"ops": {"ml__classification": {"config": {"only": ["xgboost"], "protocols": ["honest"]}}}},
     )
     assert result.success
     events = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     meta = events["ml/classification"]
-    accuracy = meta["stream_gap_label.xgboost/honest/cv_mean/accuracy"]
-    assert isinstance(accuracy, dg.FloatMetadataValue)
-    assert "figure/honest/xgboost_shap" in meta and "figure/honest/stream_gap_label_xgboost_confusion" in meta
+    # The family's runs as JSON records (ml.results.FamilyResult.to_records), never Markdown.
+    runs = {(r["task"], r["model"], r["protocol"]): r for r in meta["runs"].value}
+    xgb = runs[("stream_gap_label", "xgboost", "honest")]
+    accuracy = xgb["metrics"]["cv_mean/accuracy"]
+    assert isinstance(accuracy, float)
+    assert {"xgboost_shap", "stream_gap_label_xgboost_confusion"} <= set(xgb["figures"])
     con = duckdb.connect(str(built_warehouse), read_only=True)
     stored = con.execute("""SELECT m.value FROM ml.metrics m JOIN ml.runs r USING (run_id)
                             WHERE r.model = 'xgboost' AND m.metric = 'accuracy' AND m.split = 'cv_mean'""").fetchall()
     assets = con.execute("SELECT DISTINCT asset FROM ml.runs").fetchall()
     con.close()
-    assert stored == [(pytest.approx(accuracy.value),)]
+    assert stored == [(pytest.approx(accuracy),)]
     assert assets == [("ml/classification",)]
     report = events["ml/report"]
     assert report["runs_shown"].value == 2  # xgboost and its majority-class baseline

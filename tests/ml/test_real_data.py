@@ -14,13 +14,15 @@ pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 def test_every_honest_model_beats_its_trivial_baseline(real_csv, warehouse_path, tmp_path):
     from ingestion.kaggle_csv import ingest_csv
+    from ml.families import train
+    from ml.options import TrainOptions
     from ml.registry import latest_results
-    from ml.suite import train
     from orchestration.dbt import run_dbt
 
     ingest_csv(real_csv, warehouse_path)
     run_dbt(["build"], warehouse_path)
-    train(warehouse_path, only=["regression", "classification"], protocols=["honest"], reports_dir=tmp_path)
+    train(warehouse_path, TrainOptions(reports_dir=tmp_path, protocols=["honest"]),
+          only=["regression", "classification"])
     results = [r for r in latest_results(warehouse_path) if r.task is not None]
     models = [r for r in results if not r.is_baseline and r.status == "succeeded"]
     assert len(models) >= 10

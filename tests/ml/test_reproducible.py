@@ -37,20 +37,16 @@ def test_two_runs_with_the_same_seed_are_identical(built_warehouse_template, tmp
     assert snap_a == snap_b
 
 
-def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_path, train_on_copy, optuna_trials):
+def test_optuna_study_is_persisted_and_resumed(built_warehouse_template, tmp_path, train_on_copy, train_options,
+                                                optuna_trials):
     path = tmp_path / "w.duckdb"
     reports = tmp_path / "reports"
     train_on_copy(built_warehouse_template, path, reports, only=["xgboost_optuna"], protocols=["honest"])
     # The second run continues the same study file (train_on_copy would overwrite the
     # warehouse, so train again in place).
-    from ml.suite import train
-    from tunehouse.settings import get_settings
+    from ml.families import train
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TUNEHOUSE_ML_OPTUNA_TRIALS", str(optuna_trials))
-        get_settings.cache_clear()
-        train(path, reports_dir=reports, seed=42, only=["xgboost_optuna"], protocols=["honest"])
-    get_settings.cache_clear()
+    train(path, train_options(reports, protocols=["honest"]), only=["xgboost_optuna"])
     con = duckdb.connect(str(path), read_only=True)
     totals = con.execute("""
         SELECT m.value FROM ml.metrics m JOIN ml.runs r USING (run_id)

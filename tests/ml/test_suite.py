@@ -65,14 +65,14 @@ def test_every_family_tracks_runs_metrics_and_predictions(trained, sql):
     expected = {
         ("classification:stream_gap_label", m, p)
         for m in ("majority_class", "random_forest", "gradient_boosting", "xgboost", "svm")
-        for p in ("report", "honest")
+        for p in ("replication", "honest")
     } | {
-        ("regression:views_knn", m, p) for m in ("knn_regression", "mean_predictor") for p in ("report", "honest")
+        ("regression:views_knn", m, p) for m in ("knn_regression", "mean_predictor") for p in ("replication", "honest")
     } | {
         ("tuning:stream_gap_label", m, p)
         for m in ("random_forest_grid", "gradient_boosting_grid", "xgboost_grid", "xgboost_optuna")
-        for p in ("report", "honest")
-    } | {("clustering:music_clusters", m, p) for m in ("kmeans", "dbscan") for p in ("report", "honest")}
+        for p in ("replication", "honest")
+    } | {("clustering:music_clusters", m, p) for m in ("kmeans", "dbscan") for p in ("replication", "honest")}
     for key in expected:
         assert statuses.get(key) == "succeeded", (key, statuses.get(key))
     # Every finished supervised run stored predictions and timestamps.
@@ -91,11 +91,11 @@ def test_every_family_tracks_runs_metrics_and_predictions(trained, sql):
 
 def test_regression_metrics_match_stored_predictions(sql):
     runs = sql("SELECT run_id, model, protocol FROM ml.runs WHERE family = 'regression' AND status = 'succeeded' "
-               "AND model NOT IN ('exploration') AND NOT (model = 'ols' AND protocol = 'report')")
+               "AND model NOT IN ('exploration') AND NOT (model = 'ols' AND protocol = 'replication')")
     assert len(runs) >= 12
     for run_id, model, protocol in runs:
         folds = _folds(sql, run_id)
-        if protocol == "report":
+        if protocol == "replication":
             (actual, pred, _), = folds.values()
             assert _metric(sql, run_id, "r2", "test") == pytest.approx(_r2(actual, pred), rel=1e-9, abs=1e-9)
             assert _metric(sql, run_id, "nrmse", "test") == pytest.approx(_nrmse(actual, pred), rel=1e-9)
@@ -107,9 +107,9 @@ def test_regression_metrics_match_stored_predictions(sql):
             assert _metric(sql, run_id, "r2", "cv_std") == pytest.approx(np.std(r2s), rel=1e-9, abs=1e-9)
 
 
-def test_ols_report_fit_matches_closed_form(sql):
+def test_ols_replication_fit_matches_closed_form(sql):
     """The statsmodels fit on all rows equals the closed-form least-squares line."""
-    (run_id,) = sql("SELECT run_id FROM ml.runs WHERE model = 'ols' AND protocol = 'report' "
+    (run_id,) = sql("SELECT run_id FROM ml.runs WHERE model = 'ols' AND protocol = 'replication' "
                     "AND task = 'ols_like_count'")[0]
     rows = np.array(sql("""
         SELECT f.stream, f.likes FROM marts.track_features f
@@ -152,9 +152,9 @@ def test_honest_splits_never_share_an_artist(sql):
             SELECT 1 FROM ml.splits s WHERE s.split_key = r.split_key AND s.fold = p.fold
               AND s.track_id = p.track_id AND s.role = 'test')""")
     assert stray[0][0] == 0
-    # The report protocol's random split does put artists on both sides (that is the leak).
+    # The replication protocol's random split does put artists on both sides (that is the leak).
     assert sql("""
-        SELECT count(*) FROM (SELECT split_key, artist FROM ml.splits WHERE protocol = 'report'
+        SELECT count(*) FROM (SELECT split_key, artist FROM ml.splits WHERE protocol = 'replication'
                               GROUP BY ALL HAVING count(DISTINCT role) > 1)""")[0][0] > 0
 
 
@@ -162,12 +162,12 @@ def test_leaky_variant_is_skipped_with_its_reason(sql):
     rows = sql("SELECT status, status_reason FROM ml.runs WHERE model = 'svm_kernel_trick' AND protocol = 'honest'")
     assert rows and rows[0][0] == "skipped"
     assert "like_count" in rows[0][1] and "leaks the target" in rows[0][1]
-    (status,) = sql("SELECT status FROM ml.runs WHERE model = 'svm_kernel_trick' AND protocol = 'report'")[0]
+    (status,) = sql("SELECT status FROM ml.runs WHERE model = 'svm_kernel_trick' AND protocol = 'replication'")[0]
     assert status == "succeeded"
 
 
 def test_track_clusters_label_every_clustered_track(sql):
-    (run_id,) = sql("SELECT run_id FROM ml.runs WHERE model = 'kmeans' AND protocol = 'report'")[0]
+    (run_id,) = sql("SELECT run_id FROM ml.runs WHERE model = 'kmeans' AND protocol = 'replication'")[0]
     labels = sql("SELECT cluster, count(*) FROM ml.track_clusters WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id])
     assert [c for c, _ in labels] == [0, 1, 2, 3]
     (expected,) = sql("""SELECT count(*) FROM marts.track_features WHERE is_official_video
@@ -192,7 +192,7 @@ def test_figures_exist_and_report_links_them(trained, sql):
     from pathlib import Path
     assert all(Path(p).exists() and Path(p).stat().st_size > 0 for _, p in artifacts)
     page = build_report(path, reports).read_text(encoding="utf-8")
-    assert "0.7646" in page and "0.5679" in page  # the report's figures beside ours
+    assert "0.7646" in page and "0.5679" in page  # the study's figures beside ours
     assert "kmeans_elbow.png" in page and "stream_vs_views.html" in page
     assert page.count("<tr>") - 1 == sql("SELECT count(*) FROM (SELECT DISTINCT family, task, model, protocol "
                                      "FROM ml.runs WHERE status <> 'running')")[0][0]
@@ -202,7 +202,7 @@ def test_shap_is_timed_on_the_whole_test_set(sql):
     rows = sql("""SELECT r.model, r.protocol, m.value FROM ml.metrics m JOIN ml.runs r USING (run_id)
                   WHERE m.metric = 'shap_rows'""")
     assert {(m, p) for m, p, _ in rows} == {(m, p) for m in ("random_forest", "gradient_boosting", "xgboost")
-                                            for p in ("report", "honest")}
+                                            for p in ("replication", "honest")}
     for model, protocol, n in rows:
         (run_id,) = sql("SELECT run_id FROM ml.runs WHERE model = ? AND protocol = ? AND family = 'classification'",
                         [model, protocol])[0]
