@@ -2,26 +2,28 @@
 
 Everything a model in ``ml/`` (and ``ml/deep/``) trains on comes from here:
 
-* :func:`load_track_features` reads ``marts.track_features`` into an Arrow-backed Polars
-  frame with DuckDB's ``.pl()`` on a read-only connection that is closed before any
-  computing starts, applies the dataset filters (official videos only, children's music
-  flagged or excluded) and derives the YouTube counts the tasks use (see
-  :func:`youtube_counts` for the crawled-vs-Kaggle rule) plus the :class:`DataVersion`
-  recorded in ``ml.runs``.
-* :data:`TASKS` defines every task once: its target, the report's feature set, the
+* :func:`load_track_features` reads ``marts.track_features`` and
+  ``staging.stg_data_version`` (dbt models only, never ``raw.*``) into an Arrow-backed
+  Polars frame with DuckDB's ``.pl()`` on a read-only connection that is closed before
+  any computing starts, and applies the dataset filters (official videos only, children's
+  music flagged or excluded). The data rules are dbt's: the latest counts
+  (``view_count``/``like_count``/``comment_count``, crawled else Kaggle's, with
+  ``count_source``), ``log_view_count`` and the study's ``stream_gap`` come from the mart;
+  the :class:`DataVersion` recorded in ``ml.runs`` is ``staging.stg_data_version``.
+* :data:`TASKS` defines every task once: its target, the study's feature set, the
   honest feature set, the features that leak its target (and why), its scaler and the
-  report's split ratio.
+  study's split ratio.
 * :func:`prepare` turns a task + protocol into arrays (dropping rows with nulls, as the
-  report did, and all-null features such as ``published_year`` before a crawl), and
+  study did, and all-null features such as ``published_year`` before a crawl), and
   :func:`make_split` gives the split of a protocol:
 
-  - ``report``: the report's random hold-out (its ratio, ``random_state`` = seed), or the
-    full data for the descriptive OLS fits;
+  - ``replication``: the study's random hold-out (its ratio, ``random_state`` = seed), or
+    the full data for the descriptive OLS fits;
   - ``honest``: grouped K-fold CV by artist (no artist in both train and test of a fold),
     stratified for classification, with a spread over folds; a feature that leaks the
     target raises :class:`LeakyFeatureError`.
 
-Seeds are fixed by ``Settings.ml_seed`` unless given, so every figure is reproducible.
+Seeds are explicit arguments (``TrainOptions.seed``), so every figure is reproducible.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, train_test
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from warehouse import read_connection
-from tunehouse.settings import get_settings
 
 
 # Protocol lives in the light ml.protocol (ml.options imports it); re-exported here.
@@ -69,47 +70,14 @@ AUDIO_FEATURES: tuple[str, ...] = (
     "instrumentalness", "liveness", "valence", "tempo", "duration_ms",
 )
 
-#: Kaggle count column -> the crawl's delta column (latest crawled count − Kaggle count).
-_COUNT_DELTAS: dict[str, str] = {"views": "delta_view", "likes": "delta_like", "comments": "delta_comment"}
-
 #: Everything measured on the YouTube video or Spotify track at crawl time: the counts the
-#: report's labels are built from. Used to declare leaks (a task whose target is built from
+#: study's labels are built from. Used to declare leaks (a task whose target is built from
 #: views cannot use likes: both are engagement of the same video at the same moment).
 _ENGAGEMENT = (
     "views", "likes", "comments", "stream", "log_views", "log_likes", "log_comments",
     "log_stream", "view_count", "like_count", "comment_count", "log_view_count",
-    "delta_view", "delta_like", "delta_comment",
+    "delta_views", "delta_likes", "delta_comments", "stream_gap",
 )
-
-
-def youtube_counts(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``view_count``/``like_count``/``comment_count``: the counts every task uses.
-
-    THE rule (the only place it is made): a count is the latest crawled count, i.e. the
-    Kaggle count plus the crawl's delta (``delta_view`` = latest crawled − Kaggle), when a
-    crawl measured the video; otherwise the Kaggle count stands in (as the report's
-    "viewCount" would be the Kaggle "Views" without a re-crawl). ``count_source`` says
-    which one each row got: ``crawl`` or ``kaggle``.
-    """
-    exprs = []
-    crawled = pl.lit(False)
-    for kaggle, delta in _COUNT_DELTAS.items():
-        name = {"views": "view_count", "likes": "like_count", "comments": "comment_count"}[kaggle]
-        if delta in frame.columns:
-            exprs.append(
-                pl.when(pl.col(delta).is_not_null())
-                .then(pl.col(kaggle) + pl.col(delta))
-                .otherwise(pl.col(kaggle))
-                .cast(pl.Float64)
-                .alias(name)
-            )
-            crawled = crawled | pl.col(delta).is_not_null()
-        else:
-            exprs.append(pl.col(kaggle).cast(pl.Float64).alias(name))
-    return frame.with_columns(*exprs).with_columns(
-        (pl.col("view_count") + 1).log().alias("log_view_count"),
-        pl.when(crawled).then(pl.lit("crawl")).otherwise(pl.lit("kaggle")).alias("count_source"),
-    )
 
 
 # --------------------------------------------------------------------------- data version
@@ -117,7 +85,11 @@ def youtube_counts(frame: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class DataVersion:
-    """Which Kaggle load and which YouTube crawl the features came from (for ml.runs)."""
+    """Which Kaggle load and which YouTube crawl the features came from (for ml.runs).
+
+    Read from ``staging.stg_data_version`` (the latest Kaggle load and the latest finished
+    crawl); ``rows`` is how many rows the filters kept.
+    """
 
     kaggle_load_id: int | None
     kaggle_file: str | None
@@ -145,36 +117,21 @@ class DataVersion:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
 
-def _table_exists(con, schema: str, table: str) -> bool:
+def _relation_exists(con, schema: str, name: str) -> bool:
+    """A table or view (information_schema.tables lists both)."""
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
+            [schema, name],
         ).fetchall()[0][0]
     )
 
 
-def _latest_crawl(con) -> tuple[str | None, str | None]:
-    """The latest finished YouTube crawl in raw.crawl_runs, if the crawler has written any."""
-    if not _table_exists(con, "raw", "crawl_runs"):
-        return None, None
-    cols = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = 'crawl_runs'"
-    ).fetchall()]
-    id_col = next((c for c in ("crawl_id", "run_id", "id") if c in cols), None)
-    if id_col is None:
-        return None, None
-    order_col = next((c for c in ("finished_at", "ended_at", "started_at") if c in cols), id_col)
-    where = "WHERE finished_at IS NOT NULL" if "finished_at" in cols else ""
-    rows = con.execute(
-        f'SELECT CAST("{id_col}" AS VARCHAR), CAST("{order_col}" AS VARCHAR) FROM raw.crawl_runs '
-        f'{where} ORDER BY "{order_col}" DESC NULLS LAST LIMIT 1'
-    ).fetchall()
-    return (rows[0][0], rows[0][1]) if rows else (None, None)
-
-
 # --------------------------------------------------------------------------- loading
+
+#: The dbt models ML reads, and nothing else.
+FEATURES_RELATION = ("marts", "track_features")
+DATA_VERSION_RELATION = ("staging", "stg_data_version")
 
 
 @dataclass(frozen=True)
@@ -188,38 +145,39 @@ class TrackData:
 
 
 def load_track_features(
-    warehouse: Path | str | None = None,
+    warehouse: Path | str,
     *,
-    official_only: bool | None = None,
-    children: Literal["flag", "exclude"] | None = None,
+    official_only: bool = True,
+    children: Literal["flag", "exclude"] = "flag",
 ) -> TrackData:
-    """Read ``marts.track_features`` (read-only, connection closed on return) and filter it.
+    """Read ``marts.track_features`` and ``staging.stg_data_version`` and filter the rows.
 
-    ``official_only`` and ``children`` default to ``Settings.ml_official_only`` /
-    ``Settings.ml_children``. Rows come sorted by ``track_id`` so every split is stable.
+    Read-only; the connection is closed on return. ``official_only`` keeps official
+    videos only (as the study did); ``children`` = ``"exclude"`` leaves children's music
+    out, ``"flag"`` keeps it with ``is_children`` as a feature. Rows come sorted by
+    ``track_id`` so every split is stable. Besides the mart's columns the frame has
+    ``artist_code`` (a dense integer index of the artist, the study's KNN encoding) and
+    the boolean flags as floats.
     """
-    settings = get_settings()
-    official_only = settings.ml_official_only if official_only is None else official_only
-    children = settings.ml_children if children is None else children
     if children not in ("flag", "exclude"):
-        raise DatasetError(f"children must be 'flag' or 'exclude', not {children!r} (TUNEHOUSE_ML_CHILDREN)")
+        raise DatasetError(f"children must be 'flag' or 'exclude', not {children!r}")
     with read_connection(warehouse) as con:
-        if not _table_exists(con, "marts", "track_features"):
-            raise DatasetError(
-                "marts.track_features does not exist in the warehouse; run dbt (`tunehouse demo` "
-                "or materialize marts/track_features) first"
-            )
+        for schema, name in (FEATURES_RELATION, DATA_VERSION_RELATION):
+            if not _relation_exists(con, schema, name):
+                raise DatasetError(
+                    f"{schema}.{name} does not exist in the warehouse; build the dbt models "
+                    "(`tunehouse build`) first"
+                )
         # DuckDB 2.0: a relation (con.sql) hands Arrow batches to Polars without copying.
         frame = con.sql("SELECT * FROM marts.track_features ORDER BY track_id").pl()
-        load = None
-        if _table_exists(con, "marts", "dim_tracks") and _table_exists(con, "raw", "kaggle_loads"):
-            # fetchall: DuckDB 2.0 refuses new work while a result is unfinished.
-            loads = con.execute(
-                "SELECT l.load_id, l.source_file, l.file_sha256 FROM raw.kaggle_loads l "
-                "WHERE l.load_id = (SELECT max(load_id) FROM marts.dim_tracks)"
-            ).fetchall()
-            load = loads[0] if loads else None
-        crawl_id, crawl_at = _latest_crawl(con)
+        # fetchall: DuckDB 2.0 refuses new work while a result is unfinished.
+        versions = con.execute(
+            "SELECT kaggle_load_id, kaggle_file, kaggle_sha256, crawl_id, crawl_finished_at "
+            "FROM staging.stg_data_version"
+        ).fetchall()
+    if len(versions) != 1:
+        raise DatasetError(f"staging.stg_data_version has {len(versions)} rows, not 1; rebuild the dbt models")
+    load_id, kaggle_file, kaggle_sha256, crawl_id, crawl_finished_at = versions[0]
     if official_only:
         frame = frame.filter(pl.col("is_official_video"))
     if children == "exclude":
@@ -229,19 +187,19 @@ def load_track_features(
             "marts.track_features has no rows after the ML filters "
             f"(official_only={official_only}, children={children!r})"
         )
-    frame = youtube_counts(frame).with_columns(
-        # The report turned Artist into an integer index for KNN; rank keeps it stable.
+    frame = frame.with_columns(
+        # The study turned Artist into an integer index for KNN; rank keeps it stable.
         pl.col("artist").rank("dense").cast(pl.Int64).alias("artist_code"),
         pl.col("licensed").cast(pl.Float64),
         pl.col("is_official_video").cast(pl.Float64),
         pl.col("is_children").cast(pl.Float64),
     )
     version = DataVersion(
-        kaggle_load_id=int(load[0]) if load else None,
-        kaggle_file=load[1] if load else None,
-        kaggle_sha256=load[2] if load else None,
+        kaggle_load_id=None if load_id is None else int(load_id),
+        kaggle_file=kaggle_file,
+        kaggle_sha256=kaggle_sha256,
         crawl_id=crawl_id,
-        crawl_finished_at=crawl_at,
+        crawl_finished_at=None if crawl_finished_at is None else crawl_finished_at.isoformat(),
         rows=frame.height,
     )
     return TrackData(frame=frame, version=version, official_only=official_only, children=children)
@@ -419,14 +377,17 @@ def get_task(name: str) -> Task:
 
 
 def _derived(frame: pl.DataFrame) -> pl.DataFrame:
-    """Columns some tasks need that are not in the mart."""
-    extra = []
-    if "stream_gap" not in frame.columns:
-        extra.append((pl.col("stream") - pl.col("view_count")).alias("stream_gap"))
-    if "stream_likes_sq" not in frame.columns:
-        # The report's "kernel trick" third dimension, x² + y² of the raw counts.
-        extra.append((pl.col("stream") ** 2 + pl.col("like_count") ** 2).alias("stream_likes_sq"))
-    return frame.with_columns(*extra) if extra else frame
+    """Model-specific inputs built from the mart's columns (data rules live in dbt).
+
+    ``stream_likes_sq`` = stream² + like_count² is the study's SVM "kernel trick" (ch.
+    5-1-4): a hand-made feature map for one model, a modelling step rather than a fact
+    about a track, so it is built here, in floating point (the squares overflow BIGINT).
+    """
+    if "stream_likes_sq" in frame.columns:
+        return frame
+    stream = pl.col("stream").cast(pl.Float64)
+    likes = pl.col("like_count").cast(pl.Float64)
+    return frame.with_columns((stream ** 2 + likes ** 2).alias("stream_likes_sq"))
 
 
 # --------------------------------------------------------------------------- prepared data

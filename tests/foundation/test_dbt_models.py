@@ -105,8 +105,114 @@ def test_marts_match_the_csv(built_warehouse, sample_csv):
 
 def test_models_land_in_plain_schemas(built_warehouse):
     tables = set(_query(built_warehouse, "SELECT table_schema || '.' || table_name FROM information_schema.tables"))
-    assert {("staging.stg_tracks",), ("marts.dim_tracks",), ("marts.track_features",)} <= tables
+    assert {("staging.stg_tracks",), ("staging.stg_data_version",), ("marts.dim_tracks",),
+            ("marts.track_features",), ("marts.track_stream_gap",)} <= tables
+    # Intermediate models have a schema of their own, and nothing is left in staging.
+    assert {("intermediate.int_kaggle_videos",), ("intermediate.int_children_music_acts",)} <= tables
+    assert not [t for (t,) in tables if t.startswith("staging.int_")]
     assert not [t for (t,) in tables if t.startswith("main")]
+
+
+def _csv_records(sample_csv) -> list[dict]:
+    with sample_csv.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _count(value: str) -> int | None:
+    return int(float(value)) if value else None
+
+
+def test_latest_counts_and_stream_gap_without_a_crawl_are_the_kaggle_counts(built_warehouse, sample_csv):
+    source = _csv_records(sample_csv)
+    rows = _query(
+        built_warehouse,
+        "SELECT view_count, like_count, comment_count, count_source, log_view_count, stream_gap, "
+        "delta_views, delta_likes, delta_comments FROM marts.track_features ORDER BY track_id",
+    )
+    assert len(rows) == len(source)
+    for row, src in zip(rows, source, strict=True):
+        views, likes, comments, stream = (_count(src[c]) for c in ("Views", "Likes", "Comments", "Stream"))
+        assert row[:4] == (views, likes, comments, "kaggle")
+        assert (row[4] is None) if views is None else math.isclose(row[4], math.log1p(views))
+        assert row[5] == (None if views is None or stream is None else stream - views)
+        assert row[6:] == (None, None, None)  # no crawl: no deltas, never faked
+
+
+def test_stream_gap_mart_has_the_studys_population_mean_and_label(built_warehouse, sample_csv):
+    source = _csv_records(sample_csv)
+    gaps = {}
+    for track_id, src in enumerate(source, start=1):
+        views, stream = _count(src["Views"]), _count(src["Stream"])
+        gaps[track_id] = (src["official_video"] == "True", None if views is None or stream is None else stream - views)
+    population = [gap for official, gap in gaps.values() if official and gap is not None]
+    mean = sum(population) / len(population)
+    rows = _query(
+        built_warehouse,
+        "SELECT track_id, stream_gap, is_in_study_population, study_population_size, study_mean_stream_gap, "
+        "is_stream_gap_above_study_mean FROM marts.track_stream_gap ORDER BY track_id",
+    )
+    assert len(rows) == len(source)
+    for track_id, gap, in_population, size, row_mean, label in rows:
+        official, expected_gap = gaps[track_id]
+        assert gap == expected_gap
+        assert in_population == (official and expected_gap is not None)
+        assert size == len(population)
+        assert math.isclose(row_mean, mean, rel_tol=1e-12)
+        # The study: y_binary = gap > floor(mean); the same for integer gaps.
+        assert label == ((expected_gap > math.floor(mean)) if in_population else None)
+    assert 0 < sum(1 for r in rows if r[5]) < len(population)
+
+
+def test_data_version_is_the_latest_load_and_no_crawl(built_warehouse, sample_csv):
+    import hashlib
+
+    sha = hashlib.sha256(sample_csv.read_bytes()).hexdigest()
+    assert _query(built_warehouse, "SELECT * FROM staging.stg_data_version") == [
+        (1, sample_csv.name, sha, None, None)
+    ]
+
+
+def test_data_version_follows_the_latest_finished_crawl(built_warehouse):
+    con = duckdb.connect(str(built_warehouse))
+    for crawl_id, finished, status in (("c-old", "2023-02-08 01:00:00+00", "completed"),
+                                       ("c-new", "2023-02-09 02:30:00+00", "abandoned"),
+                                       ("c-open", None, "paused")):
+        con.execute(
+            "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
+            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units) "
+            "VALUES (?, 1, 'http://x', TIMESTAMPTZ '2023-02-08 00:00:00+00', ?::TIMESTAMPTZ, now(), ?, 1, 0, 0, 0, 0, 0, 0)",
+            [crawl_id, finished, status],
+        )
+    con.close()
+    before = _query(built_warehouse, "SELECT crawl_id FROM staging.stg_data_version")
+    assert before == [(None,)]  # a table: what the last build saw, not what raw holds now
+    run_dbt(["run", "--select", "stg_data_version"], built_warehouse)
+    from datetime import datetime
+
+    assert _query(built_warehouse, "SELECT crawl_id, crawl_finished_at FROM staging.stg_data_version") == [
+        ("c-new", datetime(2023, 2, 9, 2, 30))
+    ]
+
+
+def test_an_old_layout_warehouse_builds_and_loses_its_stale_views(built_warehouse):
+    """Before issue #8 the intermediate models were views in `staging` and the video baseline
+    was called int_kaggle_video_baseline; a plain build drops those and nothing else."""
+    con = duckdb.connect(str(built_warehouse))
+    con.execute("DROP SCHEMA intermediate CASCADE")
+    # The old views, one of them broken the way a stale view breaks (a column gone).
+    con.execute("CREATE VIEW staging.int_children_music_acts AS SELECT lower(name) AS name_key, match_on "
+                "FROM staging.children_music_acts")
+    con.execute("CREATE VIEW staging.int_kaggle_video_baseline AS SELECT video_id, no_such_column FROM "
+                "(SELECT video_id, 1 AS no_such_column FROM staging.stg_tracks)")
+    con.execute("CREATE VIEW staging.my_own_notes AS SELECT 1 AS kept")  # not the project's: kept
+    con.close()
+    run_dbt(["build"], built_warehouse)
+    names = {r for (r,) in _query(built_warehouse,
+                                  "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                                  "WHERE table_schema IN ('staging', 'intermediate')")}
+    assert "staging.int_children_music_acts" not in names
+    assert "staging.int_kaggle_video_baseline" not in names
+    assert {"intermediate.int_children_music_acts", "intermediate.int_kaggle_videos", "staging.my_own_notes"} <= names
 
 
 def test_downstream_models_follow_the_latest_load(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ from ml.datasets import (
     LeakyFeatureError,
     Protocol,
     TaskData,
+    _derived,
     load_track_features,
     make_split,
     prepare,
@@ -28,18 +29,84 @@ def test_load_filters_official_videos_and_records_the_load(built_warehouse):
     official, children, total = con.execute(
         "SELECT count(*) FILTER (is_official_video), count(*) FILTER (is_official_video AND is_children), "
         "count(*) FROM marts.track_features").fetchall()[0]
-    load = con.execute("SELECT load_id, file_sha256 FROM raw.kaggle_loads").fetchall()[0]
+    load = con.execute("SELECT load_id, source_file, file_sha256 FROM raw.kaggle_loads").fetchall()[0]
     con.close()
     data = load_track_features(built_warehouse)
     assert data.frame.height == official < total
-    assert (data.version.kaggle_load_id, data.version.kaggle_sha256) == load
-    assert data.version.crawl_id is None
+    assert (data.version.kaggle_load_id, data.version.kaggle_file, data.version.kaggle_sha256) == load
+    assert data.version.crawl_id is None and data.version.crawl_finished_at is None
+    assert data.version.rows == official
     excluded = load_track_features(built_warehouse, children="exclude")
     assert excluded.frame.height == official - children
     assert load_track_features(built_warehouse, official_only=False).frame.height == total
-    # No crawl: the Kaggle counts stand in, and say so.
+    # No crawl: the Kaggle counts stand in, and say so (the rule is dbt's, in the mart).
     assert data.frame["count_source"].unique().to_list() == ["kaggle"]
-    assert data.frame["view_count"].equals(data.frame["views"].cast(pl.Float64).alias("view_count"))
+    assert data.frame["view_count"].to_list() == data.frame["views"].to_list()
+    assert data.frame["stream_gap"].to_list() == (data.frame["stream"] - data.frame["views"]).to_list()
+    with pytest.raises(DatasetError, match="children must be 'flag' or 'exclude'"):
+        load_track_features(built_warehouse, children="maybe")
+
+
+def test_ml_reads_the_marts_only(built_warehouse):
+    """Without raw.* (dropped after the build) the same rows and data version load."""
+    import duckdb
+
+    before = load_track_features(built_warehouse, official_only=False)
+    con = duckdb.connect(str(built_warehouse))
+    con.execute("DROP SCHEMA raw CASCADE")
+    con.close()
+    after = load_track_features(built_warehouse, official_only=False)
+    assert after.frame.equals(before.frame)
+    assert after.version == before.version
+
+
+def test_counts_come_from_the_mart_and_stream_likes_sq_is_built_in_floats(built_warehouse):
+    """ML takes the mart's counts as they are (no rule of its own); the study's kernel-trick
+    feature stream² + like_count² is computed in floating point (it overflows BIGINT)."""
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse))
+    (track_id,) = con.execute(
+        "SELECT min(track_id) FROM marts.track_features WHERE is_official_video AND like_count IS NOT NULL"
+    ).fetchone()
+    con.execute("UPDATE marts.track_features SET view_count = 7, like_count = 3, count_source = 'crawl', "
+                "stream = 4000000000, stream_gap = 3999999993 WHERE track_id = ?", [track_id])
+    con.close()
+    data = load_track_features(built_warehouse)
+    row = data.frame.filter(pl.col("track_id") == track_id).row(0, named=True)
+    assert (row["view_count"], row["like_count"], row["count_source"], row["stream_gap"]) == (7, 3, "crawl", 3999999993)
+    derived = _derived(data.frame).filter(pl.col("track_id") == track_id)
+    assert derived["stream_likes_sq"].to_list() == [4e9 ** 2 + 3.0 ** 2]
+
+
+def test_data_version_is_the_latest_finished_crawl(built_warehouse):
+    import duckdb
+
+    from orchestration.dbt import run_dbt
+
+    con = duckdb.connect(str(built_warehouse))
+    for crawl_id, finished in (("crawl-a", "2023-02-08 10:00:00+00"), ("crawl-b", "2023-02-09 10:00:00+00"),
+                               ("crawl-c", None)):
+        con.execute(
+            "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
+            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units) "
+            "VALUES (?, 1, 'http://x', TIMESTAMPTZ '2023-02-08 00:00:00+00', ?::TIMESTAMPTZ, now(), "
+            "'completed', 1, 0, 0, 0, 0, 0, 0)", [crawl_id, finished])
+    con.close()
+    assert load_track_features(built_warehouse).version.crawl_id is None  # not built yet
+    run_dbt(["run", "--select", "stg_data_version"], built_warehouse)
+    version = load_track_features(built_warehouse).version
+    assert (version.crawl_id, version.crawl_finished_at) == ("crawl-b", "2023-02-09T10:00:00")
+
+
+def test_an_unbuilt_data_version_is_a_one_line_error(built_warehouse):
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse))
+    con.execute("DROP TABLE staging.stg_data_version")
+    con.close()
+    with pytest.raises(DatasetError, match="staging.stg_data_version does not exist in the warehouse; build"):
+        load_track_features(built_warehouse)
 
 
 def test_honest_protocol_rejects_a_leaky_feature(built_warehouse):

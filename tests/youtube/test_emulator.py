@@ -168,3 +168,35 @@ def test_video_histories_are_deterministic_and_plausible():
         hidden += bool(alive) and alive[0].like_count is None
     assert 0 < deleted < 40          # some videos disappear within a year
     assert hidden >= 80              # the seeds hide likes for every fifth video
+
+
+def test_seed_videos_and_crawl_targets_come_from_the_dbt_model(built_warehouse, sample_csv, tmp_path):
+    """One seed per distinct video id of the CSV, with its first row's title, channel and
+    counts (parsed here with the csv module and urllib, not dbt), and the same ids as the
+    crawl's targets; without the model both fail with one line."""
+    import csv
+    from urllib.parse import parse_qs, urlsplit
+
+    import duckdb
+
+    from ingestion.youtube import TargetsUnavailable
+    from ingestion.youtube.emulator import load_seed_videos
+    from ingestion.youtube.targets import crawl_targets
+
+    first: dict[str, SeedVideo] = {}
+    with sample_csv.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if not row["Url_youtube"]:
+                continue
+            vid = parse_qs(urlsplit(row["Url_youtube"]).query)["v"][0]
+            if vid not in first:
+                counts = [int(float(row[c])) if row[c] else None for c in ("Views", "Likes", "Comments")]
+                first[vid] = SeedVideo(vid, row["Title"], row["Channel"], *counts)
+    assert load_seed_videos(built_warehouse) == [first[v] for v in sorted(first)]
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        assert crawl_targets(con) == (1, sorted(first))
+
+    bare = tmp_path / "bare.duckdb"
+    duckdb.connect(str(bare)).close()
+    with pytest.raises(TargetsUnavailable, match="intermediate.int_kaggle_videos does not exist"):
+        load_seed_videos(bare)

@@ -1,5 +1,6 @@
--- The ML-ready table: one row per Kaggle row, audio features, counts and log-counts,
--- plus features from the YouTube snapshots (null for videos never crawled).
+-- The ML-ready table: one row per Kaggle row, audio features, Kaggle counts and
+-- log-counts, the latest counts (crawled, else Kaggle's) with their source, the study's
+-- stream gap, plus features from the YouTube snapshots (null for videos never crawled).
 with tracks as (
     select * from {{ ref('stg_tracks') }}
 ),
@@ -22,6 +23,23 @@ latest_growth as (
         from {{ ref('video_growth') }}
     ) as ranked
     where recency = 1
+),
+
+latest_counts as (
+    select
+        tracks.track_id,
+        coalesce(videos.view_count, tracks.views) as view_count,
+        coalesce(videos.like_count, tracks.likes) as like_count,
+        coalesce(videos.comment_count, tracks.comments) as comment_count,
+        case
+            when videos.view_count is not null
+              or videos.like_count is not null
+              or videos.comment_count is not null
+            then 'crawl'
+            else 'kaggle'
+        end as count_source
+    from tracks
+    left join videos on tracks.video_id = videos.video_id
 )
 
 select
@@ -53,13 +71,23 @@ select
     ln(1 + tracks.likes) as log_likes,
     ln(1 + tracks.comments) as log_comments,
     ln(1 + tracks.stream) as log_stream,
-    -- Year of snippet.publishedAt (UTC) of the latest available snapshot. (The report's
+    -- THE count rule: the latest crawled count when a crawl measured it (the video's
+    -- latest available snapshot), otherwise the Kaggle count; count_source says whether
+    -- any of the three came from a crawl.
+    latest_counts.view_count,
+    latest_counts.like_count,
+    latest_counts.comment_count,
+    latest_counts.count_source,
+    ln(1 + latest_counts.view_count) as log_view_count,
+    -- The study's Spotify-minus-YouTube gap (ch. 5): stream - viewCount.
+    tracks.stream - latest_counts.view_count as stream_gap,
+    -- Year of snippet.publishedAt (UTC) of the latest available snapshot. (The study's
     -- code filled publishedYear with the is_children rule by mistake.)
     videos.published_year,
-    -- Latest available snapshot minus this row's Kaggle counts, as in the report.
-    videos.view_count - tracks.views as delta_view,
-    videos.like_count - tracks.likes as delta_like,
-    videos.comment_count - tracks.comments as delta_comment,
+    -- Latest available snapshot minus this row's Kaggle counts, as in the study.
+    videos.view_count - tracks.views as delta_views,
+    videos.like_count - tracks.likes as delta_likes,
+    videos.comment_count - tracks.comments as delta_comments,
     {{ days_between('videos.published_at', 'videos.last_available_at') }} as video_age_days,
     case when {{ days_between(kaggle_observed_at(), 'videos.last_available_at') }} > 0
         then (videos.view_count - tracks.views)
@@ -73,5 +101,6 @@ select
     videos.is_gone as is_video_gone
 from tracks
 inner join dim on tracks.track_id = dim.track_id
+inner join latest_counts on tracks.track_id = latest_counts.track_id
 left join videos on tracks.video_id = videos.video_id
 left join latest_growth on tracks.video_id = latest_growth.video_id

@@ -63,7 +63,7 @@ measured as (
         {{ days_between('with_previous.previous_observed_at', 'with_previous.observed_at') }} as days_since_previous,
         {{ days_between('baseline.kaggle_observed_at', 'with_previous.observed_at') }} as days_since_kaggle
     from with_previous
-    left join {{ ref('int_kaggle_video_baseline') }} as baseline
+    left join {{ ref('int_kaggle_videos') }} as baseline
         on with_previous.video_id = baseline.video_id
     where with_previous.is_new
 )

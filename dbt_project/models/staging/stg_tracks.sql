@@ -1,9 +1,9 @@
--- The latest Kaggle load, cleaned: snake_case names, counts as integers, video_id parsed.
+-- The latest Kaggle load (stg_kaggle_loads.is_latest), cleaned: snake_case names,
+-- counts as integers, video_id parsed (macro youtube_video_id).
 with latest_load as (
     select load_id
-    from {{ source('raw', 'kaggle_loads') }}
-    order by last_ingested_at desc, load_id desc
-    limit 1
+    from {{ ref('stg_kaggle_loads') }}
+    where is_latest
 ),
 
 tracks as (

@@ -1,27 +1,26 @@
-"""The videos to emulate: the distinct video ids of the warehouse's latest Kaggle load."""
+"""The videos to emulate: one per distinct video id of the warehouse's latest Kaggle load.
+
+They come from the dbt model ``intermediate.int_kaggle_videos`` as they are (a video
+shared by several tracks takes its first track's values there); nothing is derived here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ingestion.youtube.emulator.universe import SeedVideo
-from ingestion.youtube.targets import require_stg_tracks
+from ingestion.youtube.targets import TARGETS_RELATION, require_targets
 from warehouse import read_connection
 
 
-def load_seed_videos(warehouse: Path | str | None = None) -> list[SeedVideo]:
-    """One SeedVideo per distinct video_id of staging.stg_tracks (first row of each wins)."""
+def load_seed_videos(warehouse: Path | str) -> list[SeedVideo]:
+    """One SeedVideo per row of intermediate.int_kaggle_videos, ordered by video_id."""
     with read_connection(warehouse) as con:
-        require_stg_tracks(con)
+        require_targets(con)
         rows = con.execute(
-            """
-            SELECT video_id,
-                   first(video_title ORDER BY track_id), first(channel ORDER BY track_id),
-                   first(views ORDER BY track_id), first(likes ORDER BY track_id),
-                   first(comments ORDER BY track_id)
-            FROM staging.stg_tracks
-            WHERE video_id IS NOT NULL
-            GROUP BY video_id
+            f"""
+            SELECT video_id, kaggle_video_title, kaggle_channel, kaggle_views, kaggle_likes, kaggle_comments
+            FROM {TARGETS_RELATION}
             ORDER BY video_id
             """
         ).fetchall()

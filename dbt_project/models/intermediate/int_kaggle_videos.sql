@@ -1,9 +1,12 @@
--- The Kaggle counts of each video of the latest load: the baseline every crawl is
--- compared with. A video shared by several tracks (collaborations) takes the counts of
--- its first track.
+-- One row per distinct YouTube video of the latest Kaggle load, with the Kaggle title,
+-- channel and counts of the video. THE "first track per video" rule lives here: a video
+-- shared by several tracks (collaborations) takes the values of its first track (lowest
+-- track_id). Read by the crawler (its targets), the emulator (its seed videos) and
+-- video_growth (the baseline of every "since Kaggle" delta).
 with ranked as (
     select
         video_id,
+        load_id,
         track_id,
         video_title,
         channel,
@@ -18,6 +21,8 @@ with ranked as (
 
 select
     video_id,
+    load_id,
+    track_id as first_track_id,
     track_count,
     video_title as kaggle_video_title,
     channel as kaggle_channel,

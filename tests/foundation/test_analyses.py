@@ -1,0 +1,92 @@
+"""The example queries as dbt analyses: resolved from a manifest, run on a built warehouse."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.analyses import AnalysisError, analysis_sql, analysis_title, list_analyses
+from tunehouse.settings import DBT_PROJECT_DIR
+
+#: Every analysis and the data it needs: "kaggle" ones run on a build of the CSV alone,
+#: "youtube" ones need crawls (checked in tests/youtube/test_growth_models.py).
+EXPECTED = {
+    "track_count": "kaggle",
+    "most_viewed_tracks": "kaggle",
+    "video_view_history": "youtube",
+    "fastest_growing_videos": "youtube",
+    "quota_per_api_day": "youtube",
+}
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    """A manifest of the project from `dbt parse` into a private target path."""
+    target = tmp_path_factory.mktemp("analyses_target")
+    env = {**os.environ, "TUNEHOUSE_WAREHOUSE": str(target / "unused.duckdb"),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"],
+        check=True, env=env, capture_output=True,
+    )
+    return target / "manifest.json"
+
+
+def test_every_analysis_is_known_and_resolves_to_plain_sql(manifest):
+    assert list_analyses() == sorted(EXPECTED)
+    for name in list_analyses():
+        sql = analysis_sql(name, manifest)
+        assert "{{" not in sql and "ref(" not in sql and "source(" not in sql
+        assert '"marts".' in sql  # every example reads the marts
+        assert analysis_title(name, manifest)
+
+
+def test_kaggle_analyses_answer_from_the_csv(built_warehouse, sample_csv, manifest):
+    with sample_csv.open(encoding="utf-8", newline="") as fh:
+        source = list(csv.DictReader(fh))
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    try:
+        assert con.execute(analysis_sql("track_count", manifest)).fetchall() == [(len(source),)]
+        top = con.execute(analysis_sql("most_viewed_tracks", manifest)).fetchall()
+        # Every youtube analysis runs on a build without crawls too (no rows, no error).
+        for name, needs in EXPECTED.items():
+            if needs == "youtube":
+                assert con.execute(analysis_sql(name, manifest)).fetchall() == []
+    finally:
+        con.close()
+    by_views = sorted(((int(float(r["Views"])), r["Artist"]) for r in source if r["Views"]), reverse=True)[:5]
+    assert [views for _, views in top] == [views for views, _ in by_views]
+    views_of = {}
+    for views, artist in by_views:
+        views_of.setdefault(views, set()).add(artist)
+    assert all(artist in views_of[views] for artist, views in top)
+
+
+def test_unknown_analysis_missing_manifest_and_unsupported_jinja_are_one_line_errors(manifest, tmp_path):
+    with pytest.raises(AnalysisError, match="no analysis 'nope' in the manifest; known: fastest_growing_videos, most_viewed_tracks"):
+        analysis_sql("nope", manifest)
+    with pytest.raises(AnalysisError, match="no dbt manifest"):
+        analysis_sql("track_count", tmp_path / "missing.json")
+    import json
+
+    data = json.loads(manifest.read_text())
+    node = next(n for n in data["nodes"].values() if n["name"] == "track_count" and n["resource_type"] == "analysis")
+    node["raw_code"] = "select {{ var('x') }} from {{ ref('dim_tracks') }}"
+    broken = tmp_path / "manifest.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(AnalysisError, match="only ref\\(\\) and source\\(\\)"):
+        analysis_sql("track_count", broken)
+    node["raw_code"] = "select * from {{ ref('no_such_model') }} join {{ source('raw', 'kaggle_loads') }} using (x)"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(AnalysisError, match="ref\\('no_such_model'\\) is not in the manifest"):
+        analysis_sql("track_count", broken)
+    node["raw_code"] = "select * from {{ source('raw', 'kaggle_loads') }} /* {# note #} */ limit 1"
+    broken.write_text(json.dumps(data))
+    assert analysis_sql("track_count", broken) == 'select * from "raw"."kaggle_loads" /*  */ limit 1\n'
