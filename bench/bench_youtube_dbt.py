@@ -16,7 +16,7 @@ from bench.youtube_setup import dataset_warehouse, dbt_build_timed
 from ingestion.youtube import CrawlOptions, crawl
 from ingestion.youtube.emulator import DEFAULT_API_KEY, EmulatorServer, VideoUniverse, load_seed_videos
 
-SELECT = ["--select", "int_kaggle_video_baseline stg_youtube_snapshots+ stg_crawl_runs+ stg_quota_ledger+"]
+SELECT = ["--select", "int_kaggle_videos stg_youtube_snapshots+ stg_crawl_runs+ stg_quota_ledger+"]
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def test_later_real_counts_as_a_second_snapshot(real_data_dir, tmp_path):
     kaggle_csv = real_data_dir / "spotify_youtube.csv"
     warehouse = tmp_path / "real.duckdb"
     ingest_csv(kaggle_csv, warehouse)
-    run_dbt(["run", "--select", "stg_tracks"], warehouse)
+    run_dbt(["run", "--select", "+int_kaggle_videos"], warehouse)
     with write_connection(warehouse) as con:
         ensure_schema(con)
         con.execute(
@@ -59,7 +59,7 @@ def test_later_real_counts_as_a_second_snapshot(real_data_dir, tmp_path):
         "SELECT video_id, delta_views_since_kaggle, growth_rate_since_kaggle, kaggle_views FROM marts.video_growth"
     ).fetchall()}
     features = con.execute(
-        "SELECT video_id, views, delta_view, delta_like FROM marts.track_features WHERE delta_view IS NOT NULL"
+        "SELECT video_id, views, delta_views, delta_likes FROM marts.track_features WHERE delta_views IS NOT NULL"
     ).fetchall()
     con.close()
     assert set(growth) >= set(matched)
@@ -74,6 +74,6 @@ def test_later_real_counts_as_a_second_snapshot(real_data_dir, tmp_path):
             assert rate == pytest.approx(rates[-1], rel=1e-9)
     assert statistics.median(rates) == pytest.approx(0.099, abs=0.01)  # README: median about +9.9 %
     # Per track (several tracks share a video): later count minus the track's own Kaggle count.
-    for video, views, delta_view, _ in features:
+    for video, views, delta_views, _ in features:
         if video in later:
-            assert delta_view == int(later[video]["view_count"]) - views
+            assert delta_views == int(later[video]["view_count"]) - views
