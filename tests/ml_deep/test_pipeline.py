@@ -191,17 +191,18 @@ def test_two_runs_with_the_same_seed_are_identical(deep_env, tmp_path):
 def test_dagster_assets_materialize_and_report_status(deep_env, tmp_path):
     import dagster as dg
 
-    from orchestration.assets import ml_deep
-    from orchestration.resources import WarehouseResource
+    from orchestration.assets.ml import family_assets
+    from orchestration.resources import MLResource, WarehouseResource
 
     empty = tmp_path / "no_weights"
     empty.mkdir()
     result = dg.materialize(
-        [ml_deep.vae_clusters, ml_deep.tabpfn],
-        resources={"warehouse": WarehouseResource(database=str(deep_env))},
+        [family_assets["vae_clusters"], family_assets["tabpfn"]],
+        resources={"warehouse": WarehouseResource(database=str(deep_env)),
+                   "ml": MLResource(reports_dir=str(tmp_path / "reports"), tabpfn_model_path=str(empty))},
         run_config={"ops": {
-            "ml__vae_clusters": {"config": {"protocols": ["replication"], "max_epochs": 2}},
-            "ml__tabpfn": {"config": {"protocols": ["replication"], "model_path": str(empty)}},
+            "ml__vae_clusters": {"config": {"protocols": ["replication"], "budget": {"vae_epochs": 2}}},
+            "ml__tabpfn": {"config": {"protocols": ["replication"]}},
         }},
     )
     assert result.success
@@ -212,8 +213,9 @@ def test_dagster_assets_materialize_and_report_status(deep_env, tmp_path):
     # The family's runs as JSON records (ml.results.FamilyResult.to_records), never Markdown.
     runs = {(r["model"], r["protocol"]): r for name in ("ml/tabpfn", "ml/vae_clusters") for r in meta[name]["runs"].value}
     tabpfn = runs[("tabpfn_classifier", "replication")]
-    assert tabpfn["status"] == "skipped" and tabpfn["reason"].startswith("skipped: no TabPFN weights at")
+    assert tabpfn["status"] == "skipped" and tabpfn["reason"].startswith(f"skipped: no TabPFN weights at {empty}")
     vae = runs[("vae_kmeans", "replication")]
     assert vae["status"] == "succeeded"
     assert 0 < vae["metrics"]["full/reconstruction_mse"]
-    assert dg.AssetKey(["marts", "track_features"]) in ml_deep.tabnet.asset_deps[ml_deep.tabnet.key]
+    tabnet = family_assets["tabnet"]
+    assert dg.AssetKey(["marts", "track_features"]) in tabnet.asset_deps[tabnet.key]
