@@ -1,5 +1,6 @@
-"""Dagster definitions and the `tunehouse` CLI. `dagster dev -m orchestration` loads `defs`."""
+"""Orchestration: the Dagster definitions and the `tunehouse` CLI.
 
-from orchestration.definitions import defs
-
-__all__ = ["defs"]
+Importing this package imports nothing else: the CLI (`orchestration.cli`) imports what a
+command needs when it runs, and Dagster loads `orchestration.definitions`
+(`dagster dev -m orchestration.definitions`).
+"""

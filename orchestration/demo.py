@@ -1,33 +1,57 @@
 """`make demo`: the whole pipeline on the built-in sample, stage by stage.
 
-Each stage is a function (warehouse path, console) -> None; later issues append theirs.
+Each stage prints a short summary (counts, timings, where the results are); the run's log
+(dbt's per-model lines, Dagster's events) goes to one file beside the warehouse, shown on
+the terminal too with `--verbose`. The ML stages are one per suite of `ml.families`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from orchestration.runner import run_job
+from ml.families import FAMILIES, SUITES
+from orchestration.runner import JobOutcome, run_job
+from tunehouse.settings import Settings
 
-Stage = Callable[[Path, Console], None]
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What every stage gets: the settings, where to print, and where the run log goes."""
+
+    settings: Settings
+    console: Console
+    log_file: Path
+    verbose: bool = False
+
+    @property
+    def warehouse(self) -> Path:
+        return self.settings.warehouse
+
+    def run(self, job: str, run_config: dict | None = None, **kwargs) -> JobOutcome:
+        return run_job(job, self.settings, run_config, log_file=self.log_file, verbose=self.verbose, **kwargs)
 
 
-def ingest_sample(warehouse: Path, console: Console) -> None:
-    outcome = run_job("ingest_kaggle")
-    meta = outcome.metadata["raw/kaggle_tracks"]
-    console.print(
+Stage = Callable[[DemoRun], None]
+
+
+def ingest_sample(demo: DemoRun) -> None:
+    meta = demo.run("ingest_kaggle").metadata["raw/kaggle_tracks"]
+    demo.console.print(
         f"  {meta['source_file']}: load {meta['load_id']}, {meta['dagster/row_count']} rows, "
         f"{meta['rows_quarantined']} quarantined"
     )
 
 
-def build_models(warehouse: Path, console: Console) -> None:
-    outcome = run_job("dbt_build")
-    console.print(f"  {len(outcome.materialized)} dbt assets built, all dbt tests passed")
+def build_models(demo: DemoRun) -> None:
+    from orchestration.assets.dbt import DBT_OP
+
+    outcome = demo.run("dbt_build")
+    demo.console.print(f"  {len(outcome.assets_of(DBT_OP))} dbt assets built, all dbt tests passed")
 
 
 # The three questions docs/youtube.md answers over the snapshot models.
@@ -60,102 +84,111 @@ YOUTUBE_QUERIES = {
 EMULATED_DAYS = 8
 
 
-def crawl_emulated_days(warehouse: Path, console: Console) -> None:
+def crawl_emulated_days(demo: DemoRun) -> None:
     """Emulated YouTube API on loopback, one crawl per emulated day, then the growth models."""
-    import os
-
     from rich.table import Table
 
     from ingestion.youtube.emulator import DEFAULT_API_KEY, EmulatorServer, Faults, VideoUniverse, load_seed_videos
+    from orchestration.assets.dbt import DBT_OP
     from warehouse import read_connection
-    from tunehouse.settings import get_settings
 
-    seeds = load_seed_videos(warehouse)
-    key_before = os.environ.get("YOUTUBE_API_KEY")
-    os.environ["YOUTUBE_API_KEY"] = DEFAULT_API_KEY  # the emulator's key, for this stage only
-    get_settings.cache_clear()
+    seeds = load_seed_videos(demo.warehouse)
     # A few injected faults show the retries at work; the clock moves one day per crawl.
     emulator = EmulatorServer(VideoUniverse(seeds), faults=Faults(server_error_rate=0.02, rate_limit_rate=0.01))
     try:
         emulator.start()
-        console.print(f"  emulator on {emulator.base_url} serving {len(seeds)} videos")
+        demo.console.print(f"  emulator on {emulator.base_url} serving {len(seeds)} videos")
         config = {"ops": {"crawl_youtube": {"config": {"base_url": emulator.base_url}}}}
         for day in range(1, EMULATED_DAYS + 1):
             job = "youtube_daily" if day == EMULATED_DAYS else "youtube_crawl"
-            meta = run_job(job, config).metadata["raw/youtube_snapshots"]
-            console.print(
+            # The emulator's key is not a secret: the YouTube resource is built with it literally.
+            outcome = demo.run(job, config, youtube_api_key=DEFAULT_API_KEY)
+            meta = outcome.metadata["raw/youtube_snapshots"]
+            demo.console.print(
                 f"  day {day} ({emulator.now():%Y-%m-%d}): crawl {meta['status']}, {meta['ids_ok']} ok, "
                 f"{meta['ids_not_found']} not found, {meta['quota_units']} quota units"
-                + (", then the growth models built" if job == "youtube_daily" else "")
+                + (f", then {len(outcome.assets_of(DBT_OP))} dbt assets built" if job == "youtube_daily" else "")
             )
             emulator.advance_days(1)
     finally:
         emulator.stop()
-        if key_before is None:
-            os.environ.pop("YOUTUBE_API_KEY", None)
-        else:
-            os.environ["YOUTUBE_API_KEY"] = key_before
-        get_settings.cache_clear()
-    with read_connection(warehouse) as con:
+    with read_connection(demo.warehouse, timeout_s=demo.settings.lock_timeout_s) as con:
+        answers = {}
         for title, sql in YOUTUBE_QUERIES.items():
             cursor = con.execute(sql)
-            table = Table(*[d[0] for d in cursor.description], title=title, title_justify="left")
-            for row in cursor.fetchall()[:10]:
+            answers[title] = ([d[0] for d in cursor.description], cursor.fetchall())
+    history, fastest, quota = answers.values()
+    demo.console.print(f"  view history of the most viewed video: {len(history[1])} snapshots (marts.video_growth)")
+    if fastest[1]:
+        top = dict(zip(fastest[0], fastest[1][0]))
+        demo.console.print(f"  fastest-growing video this week: {top['video_title']} "
+                           f"(+{top['views_gained']:,} views, {top['views_per_day']:,.0f}/day)")
+    units = sum(row[quota[0].index("quota_units")] or 0 for row in quota[1])
+    demo.console.print(f"  quota used: {units:,} units over {len(quota[1])} API days (marts.quota_usage_daily)")
+    if demo.verbose:  # the three answers in full (docs/youtube.md has the queries)
+        for title, (columns, rows) in answers.items():
+            table = Table(*columns, title=title, title_justify="left")
+            for row in rows[:10]:
                 table.add_row(*("NULL" if v is None else str(v) for v in row))
-            console.print(table)
+            demo.console.print(table)
 
 
-def train_deep_models(warehouse: Path, console: Console) -> None:
-    """ML suite II: autoencoder/VAE clustering, TabNet, TabTransformer, TabPFN (both protocols)."""
-    outcome = run_job("train_deep")
-    for asset in ("ml/autoencoder_clusters", "ml/vae_clusters", "ml/tabnet", "ml/tab_transformer", "ml/tabpfn"):
-        meta = outcome.metadata.get(asset, {})
-        for key, status in sorted(meta.items()):
-            if not key.endswith("/status"):
+def train_suite(suite: str) -> Stage:
+    """A stage that trains every family of `suite` (one Dagster run: job ml_<suite>) and rebuilds the report."""
+
+    def stage(demo: DemoRun) -> None:
+        outcome = demo.run(f"ml_{suite}")
+        for name, family in FAMILIES.items():
+            if family.suite != suite:
                 continue
-            prefix = key[: -len("/status")]
-            headline = next(
-                (f"{name.split('/')[-1]} {meta[name]:.3f}" for name in sorted(meta)
-                 if name.startswith(prefix + "/") and name.endswith(("/r2", "/accuracy", "/silhouette"))
-                 and name.split("/")[2] in ("test", "cv_mean", "full")),
-                "",
+            meta = outcome.metadata.get(f"ml/{name}", {})
+            records = meta.get("runs", [])
+            failed = [r for r in records if r["status"] not in ("succeeded",)]
+            demo.console.print(
+                f"  ml/{name:22s} {len(records):3d} runs in {meta.get('seconds', 0):6.1f}s"
+                + (f"  ({len(failed)} not succeeded: {failed[0]['model']} {failed[0]['status']}"
+                   + (f": {failed[0]['reason']}" if failed[0]["reason"] else "") + ")" if failed else "")
             )
-            console.print(f"  {prefix:40s} {headline:18s} {status if status != 'succeeded' else ''}")
+        report = outcome.metadata["ml/report"]
+        demo.console.print(
+            f"  honest protocol: {report['honest_models_beating_baseline']} of {report['honest_models']} models "
+            f"beat their trivial baseline\n  report: {report['report']}",
+            soft_wrap=True,
+        )
+
+    return stage
 
 
-def train_classical_models(warehouse: Path, console: Console) -> None:
-    """ML suite I: clustering, regression, classification, tuning (both protocols), then the HTML report."""
-    outcome = run_job("ml_classical")
-    for family in ("clustering", "regression", "classification", "tuning"):
-        meta = outcome.metadata.get(f"ml/{family}", {})
-        console.print(f"  ml/{family:15s} {len(meta.get('run_ids', []))} runs in {meta.get('seconds', 0):.0f}s")
-    report = outcome.metadata["ml/report"]
-    console.print(
-        f"  honest protocol: {report['honest_models_beating_baseline']} of {report['honest_models']} models "
-        f"beat their trivial baseline\n  report: {report['report']}"
-    )
+def _suite_title(suite: str) -> str:
+    names = ", ".join(n for n, f in FAMILIES.items() if f.suite == suite)
+    return f"Train the {suite} models ({names}) and rebuild the ML report"
 
 
 STAGES: list[tuple[str, Stage]] = [
     ("Ingest the Kaggle sample", ingest_sample),
     ("Build the dbt models", build_models),
     (f"Crawl {EMULATED_DAYS} emulated days of YouTube snapshots, build the growth models", crawl_emulated_days),
-    ("Train the deep models (autoencoder/VAE, TabNet, TabTransformer, TabPFN)", train_deep_models),
-    ("Train the classical models and build the ML report", train_classical_models),
+    *((_suite_title(suite), train_suite(suite)) for suite in SUITES),
 ]
 
 
-def run_demo(warehouse: Path, console: Console) -> None:
+def run_demo(settings: Settings, console: Console, verbose: bool = False) -> None:
+    from orchestration.runlog import new_log_path
+
+    demo = DemoRun(settings, console, new_log_path(settings.warehouse, "demo"), verbose)
     started = time.perf_counter()
-    console.print(f"[bold]tunehouse demo[/bold] → {warehouse}")
+    console.print(f"[bold]tunehouse demo[/bold] → {demo.warehouse}")
+    console.print(f"  log: {demo.log_file}" + ("" if verbose else " (--verbose shows it here too)"), soft_wrap=True)
     for title, stage in STAGES:
         t0 = time.perf_counter()
         console.print(f"[bold cyan]▶ {title}[/bold cyan]")
-        stage(warehouse, console)
+        stage(demo)
         console.print(f"  done in {time.perf_counter() - t0:.1f}s")
     console.print(
         f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f}s.[/bold green]\n"
-        f"  Warehouse: {warehouse}\n"
+        f"  Warehouse: {demo.warehouse}\n"
+        f"  Run log:   {demo.log_file}\n"
         '  Query it:  .venv/bin/tunehouse sql "select count(*) from marts.dim_tracks"\n'
-        "  Open the UI (asset graph, runs, metadata): make ui   → http://127.0.0.1:3000"
+        "  Open the UI (asset graph, runs, metadata): make ui   → http://127.0.0.1:3000",
+        soft_wrap=True,
     )

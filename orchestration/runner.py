@@ -1,13 +1,20 @@
-"""Run Dagster jobs in-process against the persistent instance, so the UI shows CLI runs."""
+"""Run Dagster jobs in-process against the persistent instance, so the UI shows CLI runs.
+
+`run_job(name, settings, ...)` builds the definitions from `settings`, opens the instance
+of `settings.dagster_home` explicitly (DAGSTER_HOME is never written to the environment)
+and returns the run's results as data (`JobOutcome`).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunehouse.settings import PROJECT_ROOT, get_settings
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from tunehouse.settings import Settings
 
 
 class JobFailed(RuntimeError):
@@ -17,25 +24,49 @@ class JobFailed(RuntimeError):
 @dataclass(frozen=True)
 class JobOutcome:
     run_id: str
+    #: Asset keys ("raw/kaggle_tracks") materialized, in order.
     materialized: list[str]
+    #: Asset key → its materialization metadata (plain values).
     metadata: dict[str, dict[str, Any]]
+    #: Op (step) name → the asset keys it materialized.
+    by_op: dict[str, list[str]] = field(default_factory=dict)
+
+    def assets_of(self, op: str) -> list[str]:
+        """The asset keys op `op` materialized (e.g. every dbt model: `assets.dbt.DBT_OP`)."""
+        return self.by_op.get(op, [])
 
 
-def use_warehouse(path: Path | None) -> Path:
-    """Point every component (settings, dbt, Dagster resources) at one warehouse file."""
-    if path is not None:
-        os.environ["TUNEHOUSE_WAREHOUSE"] = str(Path(path).expanduser().resolve())
-    get_settings.cache_clear()
-    return get_settings().warehouse
-
-
-def dagster_home() -> Path:
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
+def prepare_home(home: Path) -> Path:
+    """The Dagster instance folder `home`, created (with telemetry off) if new."""
+    home = Path(home).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return home
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The persistent Dagster instance in `home`, opened explicitly (DAGSTER_HOME is not consulted)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(prepare_home(home)))
+
+
+def ui_env(settings: Settings) -> dict[str, str]:
+    """The environment of `dagster dev`: this one, plus the settings its code location must see.
+
+    The code location builds its definitions from `load_settings()`, i.e. from this env.
+    """
+    import os
+
+    return {
+        **os.environ,
+        "TUNEHOUSE_WAREHOUSE": str(Path(settings.warehouse).expanduser().resolve()),
+        "DAGSTER_HOME": str(prepare_home(settings.dagster_home)),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def _root_message(error) -> str:
@@ -49,26 +80,46 @@ def _root_message(error) -> str:
 
 def run_job(
     name: str,
+    settings: Settings,
     run_config: dict[str, Any] | None = None,
-    quiet: bool = True,
+    *,
     asset_keys: list[list[str]] | None = None,
+    log_file: Path | None = None,
+    verbose: bool = False,
+    youtube_api_key: str | None = None,
 ) -> JobOutcome:
-    """Execute job `name` (or only `asset_keys` of it); raise JobFailed with the root error."""
+    """Execute job `name` (or only `asset_keys` of it) on the instance of `settings.dagster_home`.
+
+    Run output (dbt's lines, warnings, Dagster's event log) goes to `log_file` and, with
+    `verbose`, to the terminal too; without a log file and not verbose it is discarded.
+    `youtube_api_key` binds the YouTube resource to a literal key (the emulator's) instead
+    of YOUTUBE_API_KEY. Raises JobFailed with the root error.
+    """
+    import contextlib
+    import os
+
     import dagster as dg
 
     from orchestration.definitions import build_definitions
+    from orchestration.runlog import capture_run_output
 
-    dagster_home()
     config = dict(run_config or {})
-    if quiet:  # the CLI prints its own summary; Dagster's event log stays in the instance
-        config.setdefault("loggers", {"console": {"config": {"log_level": "CRITICAL"}}})
-    job = build_definitions().resolve_job_def(name)
-    with dg.DagsterInstance.get() as instance:
+    loggers: dict[str, Any] = {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}
+    if log_file is not None:
+        loggers["file"] = {"config": {"path": str(log_file), "log_level": "DEBUG"}}
+    config.setdefault("loggers", loggers)
+    definitions = build_definitions(settings, youtube_api_key=youtube_api_key)
+    job = definitions.resolve_job_def(name)
+    selection = [dg.AssetKey(k) for k in asset_keys] if asset_keys else None
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            stack.enter_context(capture_run_output(log_file, verbose))
+        elif not verbose:
+            sink = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stdout(sink))
+        instance = stack.enter_context(open_instance(settings.dagster_home))
         result = job.execute_in_process(
-            run_config=config,
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=[dg.AssetKey(k) for k in asset_keys] if asset_keys else None,
+            run_config=config, instance=instance, raise_on_error=False, asset_selection=selection
         )
     if not result.success:
         failures = result.get_step_failure_events()
@@ -76,7 +127,10 @@ def run_job(
             raise JobFailed(_root_message(failures[0].step_failure_data.error))
         raise JobFailed(f"job {name} failed (run {result.run_id}); see the Dagster UI")
     metadata: dict[str, dict[str, Any]] = {}
+    by_op: dict[str, list[str]] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return JobOutcome(result.run_id, list(metadata), metadata)
+        key = mat.asset_key.to_user_string()
+        metadata[key] = {k: v.value for k, v in mat.metadata.items()}
+        by_op.setdefault(event.node_name, []).append(key)
+    return JobOutcome(result.run_id, list(metadata), metadata, by_op)

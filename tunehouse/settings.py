@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(
         default=PROJECT_ROOT / "reports", description="Where plots, models and HTML reports go."
     )
+    dagster_home: Path = Field(
+        default=PROJECT_ROOT / ".dagster_home",
+        validation_alias=AliasChoices("DAGSTER_HOME", "TUNEHOUSE_DAGSTER_HOME"),
+        description="Dagster's instance folder (run history); the CLI and `tunehouse ui` use the same one.",
+    )
     lock_timeout_s: float = Field(
         default=60.0,
         gt=0,

@@ -1,30 +1,32 @@
 """Every dbt model, seed and snapshot as a Dagster asset; dbt tests as asset checks."""
 
-
-import os
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from orchestration.dbt import TunehouseDbtTranslator, dbt_project, ensure_manifest
+from orchestration.dbt import TunehouseDbtTranslator, dbt_project, warehouse_vars
 from orchestration.resources import WarehouseResource
 
-ensure_manifest()
+#: The op (and Dagster step) every dbt asset materializes in.
+DBT_OP = "tunehouse_dbt_assets"
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=TunehouseDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
-)
-def tunehouse_dbt_assets(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    # profiles.yml reads the warehouse path from the environment of the dbt process.
-    os.environ["TUNEHOUSE_WAREHOUSE"] = str(warehouse.path.resolve())
-    yield from dbt.cli(["build"], context=context).stream()
+def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
+    """The dbt assets of `manifest` (parse first: `orchestration.dbt.ensure_manifest`)."""
 
+    @dbt_assets(
+        name=DBT_OP,
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=TunehouseDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+    )
+    def tunehouse_dbt_assets(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        # The warehouse reaches the dbt process as a dbt variable (profiles.yml reads it).
+        yield from dbt.cli(["build", *warehouse_vars(warehouse.path)], context=context).stream()
 
-assets = [tunehouse_dbt_assets]
+    return tunehouse_dbt_assets

@@ -1,33 +1,31 @@
 """raw/kaggle_tracks: the Kaggle CSV (or the built-in sample) loaded into the warehouse."""
 
-
 from pathlib import Path
 
 import dagster as dg
 
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
-from orchestration.resources import WarehouseResource
-from tunehouse.settings import get_settings
+from orchestration.resources import KaggleSourceResource, WarehouseResource
 
 
 class KaggleCsvConfig(dg.Config):
     csv_path: str | None = None
-    """A Kaggle 'Spotify and Youtube' CSV. Empty: TUNEHOUSE_CSV, else the built-in sample."""
+    """A Kaggle 'Spotify and Youtube' CSV. Empty: the kaggle resource's csv_path (TUNEHOUSE_CSV), else the sample."""
     sample_rows: int | None = None
-    """Rows of the synthetic sample when no CSV is given (default TUNEHOUSE_SAMPLE_ROWS)."""
+    """Rows of the synthetic sample when no CSV is given (default: the kaggle resource's, TUNEHOUSE_SAMPLE_ROWS)."""
 
 
-def resolve_csv(config: KaggleCsvConfig, warehouse_path: Path) -> Path:
-    settings = get_settings()
+def resolve_csv(config: KaggleCsvConfig, source: KaggleSourceResource, warehouse_path: Path) -> Path:
+    """The CSV to load: run config, else the resource's CSV, else a generated sample beside the warehouse."""
     if config.csv_path:
         return Path(config.csv_path)
-    if settings.csv is not None:
-        return settings.csv
-    rows = config.sample_rows or settings.sample_rows
-    target = warehouse_path.parent / "sample" / f"spotify_youtube_sample_{rows}_{settings.sample_seed}.csv"
+    if source.csv_path:
+        return Path(source.csv_path)
+    rows = config.sample_rows or source.sample_rows
+    target = warehouse_path.parent / "sample" / f"spotify_youtube_sample_{rows}_{source.sample_seed}.csv"
     if not target.exists():
-        write_sample_csv(target, rows=rows, seed=settings.sample_seed)
+        write_sample_csv(target, rows=rows, seed=source.sample_seed)
     return target
 
 
@@ -64,9 +62,12 @@ def _markdown_table(columns: list[str], rows: list[tuple]) -> str:
     name="ingest_kaggle_csv",
 )
 def kaggle_tracks(
-    context: dg.AssetExecutionContext, config: KaggleCsvConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: KaggleCsvConfig,
+    warehouse: WarehouseResource,
+    kaggle: KaggleSourceResource,
 ):
-    csv_path = resolve_csv(config, warehouse.path)
+    csv_path = resolve_csv(config, kaggle, warehouse.path)
     result = ingest_csv(csv_path, warehouse.path)
     with warehouse.read_connection() as con:
         preview_cols = ["track_id", "artist", "track", "views", "stream", "official_video"]

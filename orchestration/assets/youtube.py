@@ -1,20 +1,17 @@
 """raw/youtube_snapshots (+ crawl_runs, quota_ledger): a crawl of the YouTube Data API.
 
-The asset is a thin layer over ingestion.youtube.crawl: it reads the key from the
-settings (YOUTUBE_API_KEY, never from run config, which the UI shows), takes budget,
-concurrency and base URL from run config or settings, and reports the crawl as metadata.
-The daily schedule crawls right after the API's quota day starts (midnight Pacific)
-and then builds the dbt models downstream of the snapshots.
+The asset is a thin layer over ingestion.youtube.crawl: the key comes from the `youtube`
+resource (bound to `dg.EnvVar("YOUTUBE_API_KEY")`, never run config, which the UI
+shows); budget, concurrency and base URL from run config, else the resource. The daily
+schedule crawls right after the API's quota day starts (midnight Pacific) and then
+builds the dbt models downstream of the snapshots.
 """
-
 
 import dagster as dg
 
-from ingestion.youtube import CrawlError, CrawlOptions, TargetsUnavailable, crawl
+from ingestion.youtube import CrawlError, TargetsUnavailable, crawl
 from ingestion.youtube.progress import default_progress
-from orchestration.assets import dbt as dbt_assets_module
-from orchestration.resources import WarehouseResource
-from tunehouse.settings import get_settings
+from orchestration.resources import WarehouseResource, YouTubeApiResource
 
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "youtube_snapshots"])
 STG_TRACKS_KEY = dg.AssetKey(["staging", "stg_tracks"])
@@ -22,23 +19,13 @@ STG_TRACKS_KEY = dg.AssetKey(["staging", "stg_tracks"])
 
 class CrawlConfig(dg.Config):
     daily_budget: int | None = None
-    """Quota units the crawl may spend per API day [default: TUNEHOUSE_CRAWL_DAILY_BUDGET]."""
+    """Quota units the crawl may spend per API day [default: the youtube resource's, TUNEHOUSE_CRAWL_DAILY_BUDGET]."""
     concurrency: int | None = None
-    """videos.list calls in flight [default: TUNEHOUSE_CRAWL_CONCURRENCY]."""
+    """videos.list calls in flight [default: the youtube resource's, TUNEHOUSE_CRAWL_CONCURRENCY]."""
     base_url: str | None = None
-    """API base URL, e.g. the local emulator [default: TUNEHOUSE_YOUTUBE_BASE_URL]."""
+    """API base URL, e.g. the local emulator [default: the youtube resource's, TUNEHOUSE_YOUTUBE_BASE_URL]."""
     fresh: bool = False
     """Abandon an unfinished crawl and start a new one instead of resuming it."""
-
-
-def crawl_options(config: CrawlConfig) -> CrawlOptions:
-    settings = get_settings()
-    return CrawlOptions(
-        base_url=config.base_url or settings.youtube_base_url,
-        daily_budget=config.daily_budget or settings.crawl_daily_budget,
-        concurrency=config.concurrency or settings.crawl_concurrency,
-        fresh=config.fresh,
-    )
 
 
 @dg.multi_asset(
@@ -67,12 +54,16 @@ def crawl_options(config: CrawlConfig) -> CrawlOptions:
     ],
     name="crawl_youtube",
 )
-def crawl_youtube(context: dg.AssetExecutionContext, config: CrawlConfig, warehouse: WarehouseResource):
-    key = get_settings().youtube_api_key
-    if key is None or not key.get_secret_value():
+def crawl_youtube(
+    context: dg.AssetExecutionContext, config: CrawlConfig, warehouse: WarehouseResource, youtube: YouTubeApiResource
+):
+    if not youtube.api_key:
         raise dg.Failure("YOUTUBE_API_KEY is not set: export a YouTube Data API v3 key (or use the emulator)")
+    options = youtube.crawl_options(
+        base_url=config.base_url, daily_budget=config.daily_budget, concurrency=config.concurrency, fresh=config.fresh
+    )
     try:
-        result = crawl(warehouse.path, key.get_secret_value(), crawl_options(config), default_progress())
+        result = crawl(warehouse.path, youtube.api_key, options, default_progress())
     except (CrawlError, TargetsUnavailable) as exc:
         raise dg.Failure(str(exc)) from None  # messages are redacted; no chained URL
     context.log.info(result.message)
@@ -98,6 +89,7 @@ def crawl_youtube(context: dg.AssetExecutionContext, config: CrawlConfig, wareho
 
 
 assets = [crawl_youtube]
+CRAWL_KEYS = frozenset(crawl_youtube.keys)
 
 crawl_job = dg.define_asset_job(
     "youtube_crawl",
@@ -106,8 +98,9 @@ crawl_job = dg.define_asset_job(
 )
 daily_job = dg.define_asset_job(
     "youtube_daily",
+    # The dbt models downstream of the snapshots (not the ML families further down).
     selection=dg.AssetSelection.assets(crawl_youtube)
-    | (dg.AssetSelection.assets(crawl_youtube).downstream() & dg.AssetSelection.assets(*dbt_assets_module.assets)),
+    | (dg.AssetSelection.assets(crawl_youtube).downstream() & dg.AssetSelection.kind("dbt")),
     description="Crawl YouTube, then build the dbt models downstream of the snapshots.",
 )
 jobs = [crawl_job, daily_job]

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from orchestration.cli.app import UserError, WarehouseOption, app
-from orchestration.runner import run_job, use_warehouse
-
-console = Console()
+from orchestration.cli.app import UserError, VerboseOption, WarehouseOption, app, command_settings
 
 
 @app.command()
@@ -36,14 +31,21 @@ def crawl(
         bool, typer.Option("--build", help="Then build the dbt models downstream of the snapshots.")
     ] = False,
     warehouse: WarehouseOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Snapshot every video of the latest Kaggle load (key from YOUTUBE_API_KEY); resumes a paused crawl."""
-    from tunehouse.settings import get_settings
+    import os
 
-    path = use_warehouse(warehouse)
-    if get_settings().youtube_api_key is None:
+    from orchestration.assets.dbt import DBT_OP
+    from orchestration.definitions import YOUTUBE_API_KEY_VAR
+    from orchestration.runlog import new_log_path
+    from orchestration.runner import run_job
+
+    settings = command_settings(warehouse)
+    # The Dagster resource reads the key from the environment itself; check it first for a clear message.
+    if not os.environ.get(YOUTUBE_API_KEY_VAR):
         raise UserError(
-            "YOUTUBE_API_KEY is not set: export a YouTube Data API v3 key, or run `tunehouse emulator` "
+            f"{YOUTUBE_API_KEY_VAR} is not set: export a YouTube Data API v3 key, or run `tunehouse emulator` "
             "and crawl it with YOUTUBE_API_KEY=emulator-key --base-url http://127.0.0.1:8765/youtube/v3"
         )
     config = {
@@ -52,20 +54,22 @@ def crawl(
                      "fresh": fresh or None}.items()
         if v is not None
     }
-    outcome = run_job("youtube_daily" if build else "youtube_crawl",
-                      {"ops": {"crawl_youtube": {"config": config}}})
+    log = new_log_path(settings.warehouse, "crawl")
+    outcome = run_job("youtube_daily" if build else "youtube_crawl", settings,
+                      {"ops": {"crawl_youtube": {"config": config}}}, log_file=log, verbose=verbose)
     meta = outcome.metadata["raw/youtube_snapshots"]
-    console.print(
+    typer.echo(
         f"crawl {meta['crawl_id']} {meta['status']}"
         + (f" ({meta['stop_reason']})" if meta["stop_reason"] else "")
         + f": {meta['ids_ok']} ok, {meta['ids_not_found']} not found, {meta['api_calls']} API calls, "
         f"{meta['quota_units']} quota units, {meta['duration_s']}s; "
-        f"{meta['batches_done']}/{meta['batches_total']} batches done → {path}"
+        f"{meta['batches_done']}/{meta['batches_total']} batches done → {settings.warehouse}"
     )
     if meta["status"] == "paused":
-        console.print("  run `tunehouse crawl` again (e.g. after midnight Pacific) to resume it")
+        typer.echo("  run `tunehouse crawl` again (e.g. after midnight Pacific) to resume it")
     if build:
-        console.print(f"  built {len(outcome.materialized) - 3} dbt assets downstream of the snapshots")
+        typer.echo(f"  built {len(outcome.assets_of(DBT_OP))} dbt assets downstream of the snapshots")
+    typer.echo(f"  log: {log}")
 
 
 @app.command()
@@ -85,7 +89,7 @@ def emulator(
     from ingestion.youtube import TargetsUnavailable
     from ingestion.youtube.emulator import EmulatorServer, Faults, VideoUniverse, load_seed_videos
 
-    path = use_warehouse(warehouse)
+    path = command_settings(warehouse).warehouse
     try:
         seeds = load_seed_videos(path)
     except TargetsUnavailable as exc:

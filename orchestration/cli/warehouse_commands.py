@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import subprocess
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from orchestration.cli.app import UserError, WarehouseOption, app
-from orchestration.runner import dagster_home, run_job, use_warehouse
-from warehouse import read_connection
-from tunehouse.settings import PROJECT_ROOT
-
-console = Console()
+from orchestration.cli.app import UserError, VerboseOption, WarehouseOption, app, command_settings
 
 
 @app.command()
@@ -34,27 +22,45 @@ def ingest(
         ),
     ] = None,
     warehouse: WarehouseOption = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Load a Kaggle CSV into raw.kaggle_tracks (bad rows go to raw.kaggle_quarantine)."""
-    path = use_warehouse(warehouse)
+    from orchestration.runlog import new_log_path
+    from orchestration.runner import run_job
+
+    settings = command_settings(warehouse)
+    log = new_log_path(settings.warehouse, "ingest")
     config = {"csv_path": str(csv_path.expanduser().resolve())} if csv_path else {}
-    outcome = run_job("ingest_kaggle", {"ops": {"ingest_kaggle_csv": {"config": config}}})
+    outcome = run_job("ingest_kaggle", settings, {"ops": {"ingest_kaggle_csv": {"config": config}}},
+                      log_file=log, verbose=verbose)
     meta = outcome.metadata["raw/kaggle_tracks"]
     verb = "already loaded as" if meta["already_loaded"] else "loaded as"
-    console.print(
+    typer.echo(
         f"{meta['source_file']} {verb} load {meta['load_id']}: "
-        f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined → {path}"
+        f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined → {settings.warehouse}"
     )
     if meta["rows_quarantined"]:
-        console.print("  see: tunehouse sql \"select line, field, reason from raw.kaggle_quarantine\"")
+        typer.echo("  see: tunehouse sql \"select line, field, reason from raw.kaggle_quarantine\"")
+    typer.echo(f"  log: {log}")
 
 
 @app.command()
-def build(warehouse: WarehouseOption = None) -> None:
+def build(warehouse: WarehouseOption = None, verbose: VerboseOption = False) -> None:
     """dbt build: every staging and mart model, seeds, snapshots and their tests."""
-    path = use_warehouse(warehouse)
-    outcome = run_job("dbt_build")
-    console.print(f"built {len(outcome.materialized)} dbt assets in {path}")
+    import time
+
+    from orchestration.assets.dbt import DBT_OP
+    from orchestration.runlog import new_log_path
+    from orchestration.runner import run_job
+
+    settings = command_settings(warehouse)
+    log = new_log_path(settings.warehouse, "build")
+    started = time.perf_counter()
+    outcome = run_job("dbt_build", settings, log_file=log, verbose=verbose)
+    typer.echo(
+        f"built {len(outcome.assets_of(DBT_OP))} dbt assets in {settings.warehouse} "
+        f"({time.perf_counter() - started:.1f}s)\n  log: {log}"
+    )
 
 
 class OutputFormat(str, Enum):
@@ -73,8 +79,10 @@ def sql(
     """Run a read-only SQL query against the warehouse and print the result."""
     import duckdb
 
-    path = use_warehouse(warehouse)
-    with read_connection(path) as con:
+    from warehouse import read_connection
+
+    settings = command_settings(warehouse)
+    with read_connection(settings.warehouse, timeout_s=settings.lock_timeout_s) as con:
         try:
             cursor = con.execute(query)
         except duckdb.Error as exc:
@@ -83,13 +91,27 @@ def sql(
             return
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
+    _print_rows(columns, rows, output, limit)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], output: OutputFormat, limit: int) -> None:
+    import sys
+
     if output is OutputFormat.csv:
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
     elif output is OutputFormat.json:
+        import json
+
         print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, ensure_ascii=False, indent=1))
     else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
         table = Table(*columns, show_lines=False)
         shown = rows if limit == 0 else rows[:limit]
         for r in shown:
@@ -108,17 +130,25 @@ def ui(
     warehouse: WarehouseOption = None,
 ) -> None:
     """Open the Dagster UI (webserver + daemon for schedules) on the tunehouse definitions."""
-    use_warehouse(warehouse)
-    dagster_home()
+    import subprocess
+    import sys
+
+    from orchestration.runner import prepare_home, ui_env
+    from tunehouse.settings import PROJECT_ROOT
+
+    settings = command_settings(warehouse)
+    home = prepare_home(settings.dagster_home)
     dagster = Path(sys.executable).parent / "dagster"
     cmd = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
-    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT))
+    typer.echo(f"Dagster UI on http://{host}:{port} (warehouse {settings.warehouse}, DAGSTER_HOME={home})")
+    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=ui_env(settings)))
 
 
 @app.command()
-def demo(warehouse: WarehouseOption = None) -> None:
+def demo(warehouse: WarehouseOption = None, verbose: VerboseOption = False) -> None:
     """Run the whole pipeline on the built-in sample: ingest, build, and every later stage."""
+    from rich.console import Console
+
     from orchestration.demo import run_demo
 
-    run_demo(use_warehouse(warehouse), console)
+    run_demo(command_settings(warehouse), Console(), verbose=verbose)

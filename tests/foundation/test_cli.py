@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -62,13 +65,40 @@ def test_missing_warehouse_is_a_clear_error(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "does not exist yet" in proc.stderr
 
 
-def test_ingest_then_build_from_the_cli(sample_csv, warehouse_path):
-    ingest = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path))
+def test_ingest_then_build_from_the_cli(sample_csv, warehouse_path, tmp_path):
+    # The environment names another warehouse: --warehouse wins, and dbt gets it too.
+    decoy = tmp_path / "decoy" / "decoy.duckdb"
+    env = {**os.environ, "TUNEHOUSE_WAREHOUSE": str(decoy)}
+    ingest = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path), env=env)
     assert ingest.returncode == 0, ingest.stderr
     assert "loaded as load 1: 1000 rows, 0 quarantined" in ingest.stdout
-    again = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path))
+    again = tunehouse("ingest", str(sample_csv), "--warehouse", str(warehouse_path), env=env)
     assert "already loaded as load 1" in again.stdout
-    build = tunehouse("build", "--warehouse", str(warehouse_path))
+    build = tunehouse("build", "--warehouse", str(warehouse_path), env=env)
     assert build.returncode == 0, build.stderr
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from marts.dim_tracks").fetchone() == (1000,)
+    assert not decoy.parent.exists()
+    # A short summary; dbt's per-model lines go to the log file beside the warehouse.
+    [log_line] = [line for line in build.stdout.splitlines() if line.strip().startswith("log: ")]
+    log = Path(log_line.strip().removeprefix("log: "))
+    assert log.parent == warehouse_path.parent / "logs"
+    assert "OK created sql" in log.read_text(encoding="utf-8")
+    assert "OK created sql" not in build.stdout + build.stderr
+    assert len(build.stdout.splitlines()) <= 3 and re.search(r"built \d+ dbt assets", build.stdout)
+    # --verbose shows them on the terminal too.
+    verbose = tunehouse("build", "--verbose", "--warehouse", str(warehouse_path), env=env)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "OK created sql" in verbose.stdout
+
+
+def test_ui_starts_dagster_with_an_explicit_environment(tmp_path):
+    from orchestration.runner import ui_env
+    from tunehouse.settings import load_settings
+
+    before = dict(os.environ)
+    env = ui_env(load_settings(warehouse=tmp_path / "w.duckdb", dagster_home=tmp_path / "home"))
+    assert env["TUNEHOUSE_WAREHOUSE"] == str((tmp_path / "w.duckdb").resolve())
+    assert env["DAGSTER_HOME"] == str((tmp_path / "home").resolve())
+    assert (tmp_path / "home" / "dagster.yaml").exists()
+    assert dict(os.environ) == before

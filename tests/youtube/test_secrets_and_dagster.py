@@ -11,7 +11,7 @@ import pytest
 from ingestion.youtube import CrawlError, crawl
 from ingestion.youtube.emulator import Faults
 from orchestration.assets.youtube import crawl_youtube, daily_job, daily_schedule
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WarehouseResource, YouTubeApiResource
 
 from ._support import options
 
@@ -55,13 +55,12 @@ def test_key_never_in_logs_exceptions_or_tables(built_warehouse, emulator_for, c
 
 
 def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehouse, emulator_for, monkeypatch):
-    from tunehouse.settings import get_settings
-
     emulator = emulator_for(Faults(server_error_rate=0.1), api_keys={SECRET})
     monkeypatch.setenv("YOUTUBE_API_KEY", SECRET)
-    get_settings.cache_clear()
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"warehouse": WarehouseResource(database=str(built_warehouse))}
+    # The key reaches the asset through the resource, from the environment (never run config).
+    resources = {"warehouse": WarehouseResource(database=str(built_warehouse)),
+                 "youtube": YouTubeApiResource(api_key=dg.EnvVar("YOUTUBE_API_KEY"))}
     run_config = {"ops": {"crawl_youtube": {"config": {"base_url": emulator.base_url, "concurrency": 2}}}}
     result = dg.materialize([crawl_youtube], resources=resources, instance=instance, run_config=run_config)
     assert result.success
@@ -86,14 +85,25 @@ def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehou
     assert "API_KEY_INVALID" in failure.message
     events = [str(record) for run in (result, failed) for record in instance.all_logs(run.run_id)]
     assert events and not any(SECRET in e for e in events)
+    runs = [str(instance.get_run_by_id(run.run_id)) for run in (result, failed)]
+    assert not any(SECRET in r for r in runs)
 
 
-def test_daily_schedule_crawls_then_builds_the_snapshot_models():
+def test_crawl_without_a_key_fails_with_the_reason(built_warehouse, monkeypatch):
+    monkeypatch.delenv("YOUTUBE_API_KEY", raising=False)
+    resources = {"warehouse": WarehouseResource(database=str(built_warehouse)), "youtube": YouTubeApiResource()}
+    failed = dg.materialize([crawl_youtube], resources=resources, raise_on_error=False)
+    assert not failed.success
+    assert "YOUTUBE_API_KEY is not set" in failed.get_step_failure_events()[0].step_failure_data.error.message
+
+
+def test_daily_schedule_crawls_then_builds_the_snapshot_models(tmp_path):
     assert daily_schedule.job_name == daily_job.name == "youtube_daily"
     assert daily_schedule.execution_timezone == "America/Los_Angeles"
     from orchestration.definitions import build_definitions
+    from tunehouse.settings import load_settings
 
-    defs = build_definitions()
+    defs = build_definitions(load_settings(warehouse=tmp_path / "w.duckdb"))
     job = defs.resolve_job_def("youtube_daily")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert {"raw/youtube_snapshots", "marts/fct_video_snapshots", "marts/video_growth", "marts/dim_videos",
