@@ -54,33 +54,8 @@ def build_models(demo: DemoRun) -> None:
     demo.console.print(f"  {len(outcome.assets_of(DBT_OP))} dbt assets built, all dbt tests passed")
 
 
-# The three questions docs/youtube.md answers over the snapshot models.
-YOUTUBE_QUERIES = {
-    "A video's view history (the most viewed video)": """
-        select observed_at, view_count, delta_views, round(views_per_day) as views_per_day
-        from marts.video_growth
-        where video_id = (select video_id from marts.dim_videos order by view_count desc nulls last limit 1)
-        order by observed_at
-    """,
-    "The fastest-growing videos over the last week": """
-        select g.video_id, v.video_title, v.channel_title,
-               sum(g.delta_views) as views_gained,
-               round(sum(g.delta_views) / sum(g.days_since_previous)) as views_per_day,
-               round(100 * sum(g.delta_views) / min(g.view_count - g.delta_views), 2) as growth_pct
-        from marts.video_growth as g
-        join marts.dim_videos as v using (video_id)
-        where g.observed_at > (select max(observed_at) from marts.video_growth) - interval 7 day
-          and g.delta_views is not null
-        group by all
-        order by views_gained desc
-        limit 5
-    """,
-    "Quota used per API day (Pacific)": """
-        select api_day, crawls, api_calls, quota_units, share_of_default_quota
-        from marts.quota_usage_daily
-        order by api_day
-    """,
-}
+# The three questions docs/youtube.md answers over the snapshot models (dbt analyses).
+YOUTUBE_ANALYSES = ("video_view_history", "fastest_growing_videos", "quota_per_api_day")
 EMULATED_DAYS = 8
 
 
@@ -89,7 +64,9 @@ def crawl_emulated_days(demo: DemoRun) -> None:
     from rich.table import Table
 
     from ingestion.youtube.emulator import DEFAULT_API_KEY, EmulatorServer, Faults, VideoUniverse, load_seed_videos
+    from orchestration.analyses import analysis_sql, analysis_title
     from orchestration.assets.dbt import DBT_OP
+    from orchestration.dbt import dbt_project
     from warehouse import read_connection
 
     seeds = load_seed_videos(demo.warehouse)
@@ -114,8 +91,9 @@ def crawl_emulated_days(demo: DemoRun) -> None:
         emulator.stop()
     with read_connection(demo.warehouse, timeout_s=demo.settings.lock_timeout_s) as con:
         answers = {}
-        for title, sql in YOUTUBE_QUERIES.items():
-            cursor = con.execute(sql)
+        for name in YOUTUBE_ANALYSES:
+            cursor = con.execute(analysis_sql(name, dbt_project.manifest_path))
+            title = analysis_title(name, dbt_project.manifest_path)
             answers[title] = ([d[0] for d in cursor.description], cursor.fetchall())
     history, fastest, quota = answers.values()
     demo.console.print(f"  view history of the most viewed video: {len(history[1])} snapshots (marts.video_growth)")
@@ -125,7 +103,7 @@ def crawl_emulated_days(demo: DemoRun) -> None:
                            f"(+{top['views_gained']:,} views, {top['views_per_day']:,.0f}/day)")
     units = sum(row[quota[0].index("quota_units")] or 0 for row in quota[1])
     demo.console.print(f"  quota used: {units:,} units over {len(quota[1])} API days (marts.quota_usage_daily)")
-    if demo.verbose:  # the three answers in full (docs/youtube.md has the queries)
+    if demo.verbose:  # the three answers in full (the queries: dbt_project/analyses/)
         for title, (columns, rows) in answers.items():
             table = Table(*columns, title=title, title_justify="left")
             for row in rows[:10]:
