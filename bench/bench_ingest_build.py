@@ -16,7 +16,6 @@ from bench.common import machine, median, real_csv, timed
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
 from orchestration.dbt import ensure_manifest, run_dbt
-from tunehouse.settings import get_settings
 
 
 def _pandas_baseline(csv: Path, warehouse: Path) -> int:
@@ -41,9 +40,7 @@ def main() -> None:
     # One warehouse path, emptied before each repeat: what a user's `tunehouse build` sees
     # (dbt's partial parse is valid for that path). A fresh path shows the cold parse.
     warehouse = tmp / "tunehouse.duckdb"
-    os.environ["TUNEHOUSE_WAREHOUSE"] = str(warehouse)
-    get_settings.cache_clear()
-    ensure_manifest(force=True)
+    ensure_manifest(warehouse, force=True)
     ingest_times, pandas_times, build_times, cold_times = [], [], [], []
     for i in range(repeats):
         warehouse.unlink(missing_ok=True)

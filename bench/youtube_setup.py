@@ -11,7 +11,6 @@ from pathlib import Path
 from bench.common import real_csv
 from ingestion.kaggle_csv import ingest_csv
 from ingestion.sample import write_sample_csv
-from tunehouse.settings import get_settings
 
 
 def dataset_warehouse(prefix: str) -> tuple[Path, str]:
@@ -23,9 +22,7 @@ def dataset_warehouse(prefix: str) -> tuple[Path, str]:
     if csv is None:
         csv, label = write_sample_csv(tmp / "sample.csv", rows=20718), "synthetic 20,718-row sample (real data absent)"
     warehouse = tmp / "tunehouse.duckdb"
-    os.environ["TUNEHOUSE_WAREHOUSE"] = str(warehouse)
-    get_settings.cache_clear()
-    ensure_manifest(force=True)
+    ensure_manifest(warehouse, force=True)
     ingest_csv(csv, warehouse)
     run_dbt(["build"], warehouse)
     return warehouse, label
@@ -33,14 +30,11 @@ def dataset_warehouse(prefix: str) -> tuple[Path, str]:
 
 def dbt_build_timed(args: list[str], warehouse: Path) -> tuple[float, float]:
     """(wall seconds of the dbt process, dbt's own elapsed_time) of one dbt invocation."""
-    from dagster_dbt import DbtCliResource
-
-    from orchestration.dbt import dbt_project
+    from orchestration.dbt import dbt_resource, warehouse_vars
 
     target = Path(tempfile.mkdtemp(prefix="bench-dbt-"))
-    os.environ["TUNEHOUSE_WAREHOUSE"] = str(warehouse.resolve())
     started = time.perf_counter()
-    DbtCliResource(project_dir=dbt_project).cli(args, target_path=target).wait()
+    dbt_resource().cli([*args, *warehouse_vars(warehouse)], target_path=target).wait()
     wall = time.perf_counter() - started
     elapsed = json.loads((target / "run_results.json").read_text())["elapsed_time"]
     return wall, float(elapsed)

@@ -21,17 +21,13 @@ SAMPLE_SEED = 7
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
     """No test touches the project's own warehouse, Dagster home or reports."""
-    from tunehouse.settings import get_settings
-
     base = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(base / "default.duckdb"))
     monkeypatch.setenv("TUNEHOUSE_REPORTS_DIR", str(base / "reports"))
     monkeypatch.setenv("DAGSTER_HOME", str(base / "dagster_home"))
     monkeypatch.delenv("TUNEHOUSE_CSV", raising=False)
     monkeypatch.delenv("YOUTUBE_API_KEY", raising=False)
-    get_settings.cache_clear()
     yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -68,21 +64,15 @@ def built_warehouse_template(tmp_path_factory, sample_csv) -> Path:
 @pytest.fixture
 def built_warehouse(built_warehouse_template, tmp_path, monkeypatch) -> Path:
     """A private copy of the built sample warehouse; TUNEHOUSE_WAREHOUSE points at it."""
-    from tunehouse.settings import get_settings
-
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(built_warehouse_template, path)
     monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(path))
-    get_settings.cache_clear()
     return path
 
 
 @pytest.fixture
 def warehouse_path(tmp_path, monkeypatch) -> Path:
     """An empty warehouse location; TUNEHOUSE_WAREHOUSE points at it."""
-    from tunehouse.settings import get_settings
-
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("TUNEHOUSE_WAREHOUSE", str(path))
-    get_settings.cache_clear()
     return path

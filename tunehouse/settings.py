@@ -8,11 +8,10 @@ environment.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -74,12 +73,8 @@ class Settings(BaseSettings):
         "unset: TabPFN's own cache folder. Without weights the TabPFN runs are stored as skipped.",
     )
 
-    # YouTube crawling
-    youtube_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("YOUTUBE_API_KEY", "TUNEHOUSE_YOUTUBE_API_KEY"),
-        description="YouTube Data API v3 key. Never logged or stored.",
-    )
+    # YouTube crawling (the API key is not a setting: the YouTube resource reads YOUTUBE_API_KEY
+    # itself through dg.EnvVar, so it never travels in a Settings object, run config or log)
     youtube_base_url: str = Field(
         default="https://www.googleapis.com/youtube/v3",
         description="Base URL of the YouTube Data API (the local emulator in demos and tests).",
@@ -99,8 +94,3 @@ def load_settings(**overrides) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**values)
 
-
-@lru_cache
-def get_settings() -> Settings:
-    """Deprecated: being replaced by explicit passing of `load_settings()`'s result."""
-    return Settings()
