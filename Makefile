@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
+# OpenMP (xgboost, shap, scikit-learn) waits passively: busy-waiting threads of one library
+# slowed the next one's fits 20x on 2 cores. Read once, when libgomp loads.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test install bench ui clean
 

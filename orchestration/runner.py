@@ -66,6 +66,9 @@ def ui_env(settings: Settings) -> dict[str, str]:
         "DAGSTER_HOME": str(prepare_home(settings.dagster_home)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
+        # OpenMP threads of xgboost/shap/scikit-learn wait passively, or they spin against
+        # each other on small machines; it must be set before the process loads libgomp.
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
     }
 
 

@@ -94,6 +94,35 @@ def sql(
     _print_rows(columns, rows, output, limit)
 
 
+@app.command()
+def analysis(
+    name: Annotated[str | None, typer.Argument(help="Analysis to run (omit to list them).", show_default=False)] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    limit: Annotated[int, typer.Option(help="Rows shown in table format (0 = all).")] = 100,
+    show_sql: Annotated[bool, typer.Option("--show-sql", help="Print the SQL instead of running it.")] = False,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Run one of the example queries of dbt_project/analyses/ (read-only), or list them."""
+    from orchestration.analyses import AnalysisError, analysis_sql, analysis_title, list_analyses
+    from tunehouse.settings import DBT_PROJECT_DIR
+
+    # dagster-dbt's default target path; `tunehouse build` (or any dbt parse) writes it.
+    MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"  # noqa: N806
+
+    try:
+        if name is None:
+            for known in list_analyses():
+                typer.echo(f"{known:28s} {analysis_title(known, MANIFEST_PATH)}")
+            return
+        query = analysis_sql(name, MANIFEST_PATH)
+    except AnalysisError as exc:
+        raise UserError(str(exc)) from None
+    if show_sql:
+        typer.echo(query, nl=False)
+        return
+    sql(query, output=output, limit=limit, warehouse=warehouse)
+
+
 def _print_rows(columns: list[str], rows: list[tuple], output: OutputFormat, limit: int) -> None:
     import sys
 

@@ -102,3 +102,22 @@ def test_ui_starts_dagster_with_an_explicit_environment(tmp_path):
     assert env["DAGSTER_HOME"] == str((tmp_path / "home").resolve())
     assert (tmp_path / "home" / "dagster.yaml").exists()
     assert dict(os.environ) == before
+
+
+def test_analysis_lists_and_runs_the_dbt_analyses_read_only(built_warehouse):
+    from orchestration.analyses import list_analyses
+    from orchestration.dbt import ensure_manifest
+
+    ensure_manifest(built_warehouse)  # what `tunehouse build` leaves behind
+    listing = tunehouse("analysis", "--warehouse", str(built_warehouse))
+    assert listing.returncode == 0, listing.stderr
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == list_analyses()
+    count = tunehouse("analysis", "track_count", "--format", "csv", "--warehouse", str(built_warehouse))
+    assert count.returncode == 0, count.stderr
+    assert list(csv.reader(io.StringIO(count.stdout)))[1] == ["1000"]  # the 1000-row sample
+    shown = tunehouse("analysis", "track_count", "--show-sql")
+    assert '"marts"."dim_tracks"' in shown.stdout and "{{" not in shown.stdout
+    unknown = tunehouse("analysis", "no_such_analysis", "--warehouse", str(built_warehouse))
+    assert unknown.returncode == 1
+    assert [line for line in unknown.stderr.splitlines() if line.strip()] == [
+        f"error: no analysis 'no_such_analysis' in the manifest; known: {', '.join(list_analyses())}"]
