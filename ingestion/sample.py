@@ -6,7 +6,7 @@ emoji-bearing Description). Distributions are chosen to look like the real data:
 heavy-tailed counts that correlate (log-normal, views ~ streams ~ likes ~ comments),
 about 2 % of rows without a YouTube video, videos shared by several artists
 (collaborations), hidden like/comment counts, and a few children's-music acts whose
-views dwarf their streams (the outliers the report found).
+views dwarf their streams (the outliers the study found).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _EMOJI = ["🎵", "🔥", "❤️", "✨", "🎧", "🌙", "💃", "🎤", "🙌
 _BASE62 = string.ascii_letters + string.digits
 _VIDEO_CHARS = string.ascii_letters + string.digits + "-_"
 
-# Real children's acts (the report's is_children rule and the dbt seed must catch them).
+# Real children's acts (the study's is_children rule and the dbt seed must catch them).
 _CHILDREN_ACTS = (
     ("CoComelon", "Cocomelon - Nursery Rhymes"),
     ("Super Simple Songs", "Super Simple Songs - Kids Songs"),

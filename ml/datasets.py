@@ -64,7 +64,7 @@ class LeakyFeatureError(ValueError):
 
 # --------------------------------------------------------------------------- columns
 
-#: The Spotify audio features the report calls "music features" (clustering, ch. 3).
+#: The Spotify audio features the study calls "music features" (clustering, ch. 3).
 AUDIO_FEATURES: tuple[str, ...] = (
     "danceability", "energy", "key", "loudness", "speechiness", "acousticness",
     "instrumentalness", "liveness", "valence", "tempo", "duration_ms",

@@ -1,4 +1,4 @@
-"""Self-supervised clustering (report ch. 3-2): an MLP autoencoder and a VAE learn a
+"""Self-supervised clustering (study ch. 3-2): an MLP autoencoder and a VAE learn a
 code for the scaled music features; K-Means clusters the code (the VAE's latent means).
 
 Inputs are expected already scaled (the dataset layer of ML suite I does that).
@@ -19,7 +19,7 @@ from ml.deep.training import fit_module, predict_batches, validation_split
 
 
 class MLPAutoencoder(nn.Module):
-    """The report's MLP: in -> 128 -> 64 -> in with ReLU; the 64-d layer is the code."""
+    """The study's MLP: in -> 128 -> 64 -> in with ReLU; the 64-d layer is the code."""
 
     def __init__(self, input_dim: int, hidden_dim: int = 128, code_dim: int = 64):
         super().__init__()
@@ -138,7 +138,7 @@ class _CodeKMeans(ClusterMixin, TransformerMixin, TorchEstimator):
 
 
 class AutoencoderKMeans(_CodeKMeans):
-    """The report's self-supervised MLP (in->128->64->in, ReLU) + K-Means on the 64-d code."""
+    """The study's self-supervised MLP (in->128->64->in, ReLU) + K-Means on the 64-d code."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """TabTransformer (Huang, Khetan, Cvitkovic & Karnin 2020, arXiv:2012.06678).
 
-The architecture of the paper, not the report's variant (which embedded the whole
+The architecture of the paper, not the study's variant (which embedded the whole
 row with one Linear layer and ran attention over a single token, so attention had
 nothing to attend across):
 

@@ -1,7 +1,7 @@
 """TabNet (Arik & Pfister; pytorch-tabnet) behind scikit-learn estimators, with the
-report's starting configurations, the suite's EarlyStopping (plugged into
+study's starting configurations, the suite's EarlyStopping (plugged into
 pytorch-tabnet's callback hook instead of its built-in one), and an Optuna study over
-the report's search space (ch. 6-3)."""
+the study's search space (ch. 6-3)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ml.deep.device import resolve_device, seed_everything
 from ml.deep.early_stopping import EarlyStopping
 from ml.deep.training import validation_split
 
-# The report's starting points: regression (ch. 4-2-1) and classification (ch. 5-2-1).
+# The study's starting points: regression (ch. 4-2-1) and classification (ch. 5-2-1).
 REPORT_REGRESSION_CONFIG = dict(
     n_d=8, n_a=8, n_steps=5, gamma=1.3, lambda_sparse=1e-3, learning_rate=1e-4,
     batch_size=512, virtual_batch_size=256, momentum=0.02, patience=10,
@@ -190,7 +190,7 @@ def _init_params(self, locals_: dict) -> None:
 
 
 class TabNetRegressor(RegressorMixin, _TabNetBase):
-    """TabNetRegressor with the report's starting configuration (ch. 4-2-1)."""
+    """TabNetRegressor with the study's starting configuration (ch. 4-2-1)."""
 
     _val_metric = "mse"
     _y_numeric = True
@@ -238,7 +238,7 @@ class TabNetRegressor(RegressorMixin, _TabNetBase):
 
 
 class TabNetClassifier(ClassifierMixin, _TabNetBase):
-    """TabNetClassifier with the report's configuration (ch. 5-2-1): n_steps 3,
+    """TabNetClassifier with the study's configuration (ch. 5-2-1): n_steps 3,
     gamma 1.5, lr 1e-3, batch 256/128, momentum 0.3, StepLR(10, 0.9), patience 10."""
 
     _val_metric = "holdout_logloss"
@@ -296,7 +296,7 @@ class TabNetClassifier(ClassifierMixin, _TabNetBase):
 
 @dataclass(frozen=True)
 class TabNetSearchSpace:
-    """The report's ranges."""
+    """The study's ranges."""
 
     n_d: tuple[int, int] = (8, 64)
     n_a: tuple[int, int] = (8, 64)
@@ -331,10 +331,10 @@ def tune_tabnet(
     study_name: str | None = None,
     start_from: dict | None = None,
 ) -> optuna.Study:
-    """TPE search (seeded) with median pruning over the report's space; each trial
+    """TPE search (seeded) with median pruning over the study's space; each trial
     fits a clone of `estimator` with those parameters and is scored by its best
     validation loss (MSE on the standardised target, or log-loss). `start_from` is
-    enqueued as trial 0 (e.g. the report's starting configuration)."""
+    enqueued as trial 0 (e.g. the study's starting configuration)."""
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     space = space or TabNetSearchSpace()
@@ -363,7 +363,7 @@ def tune_tabnet(
 class OptunaTabNetRegressor(RegressorMixin, BaseEstimator):
     """TabNetRegressor tuned by its own Optuna study inside `fit` (nested: the study
     sees only the rows passed to fit, scored on an inner hold-out), then refitted with
-    the best parameters. Trial 0 is the report's starting configuration (ch. 6-3)."""
+    the best parameters. Trial 0 is the study's starting configuration (ch. 6-3)."""
 
     def __init__(
         self,

@@ -168,7 +168,7 @@ class _TabPFNBase(BaseEstimator):
 
 class TabPFNSubsampleClassifier(ClassifierMixin, _TabPFNBase):
     """TabPFNClassifier fitted on a stratified subsample of at most `max_train_rows`
-    (the report used ~5 % of the rows; TabPFN on a CPU allows 1,000 by default)."""
+    (the study used ~5 % of the rows; TabPFN on a CPU allows 1,000 by default)."""
 
     _task = "classifier"
 

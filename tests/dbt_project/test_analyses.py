@@ -15,7 +15,7 @@ from orchestration.analyses import AnalysisError, analysis_sql, analysis_title, 
 from tunehouse.settings import DBT_PROJECT_DIR
 
 #: Every analysis and the data it needs: "kaggle" ones run on a build of the CSV alone,
-#: "youtube" ones need crawls (checked in tests/youtube/test_growth_models.py).
+#: "youtube" ones need crawls (checked in tests/ingestion/youtube/test_growth_models.py).
 EXPECTED = {
     "track_count": "kaggle",
     "most_viewed_tracks": "kaggle",

@@ -57,7 +57,7 @@ EXPECTED_FAILED_CHECKS: dict[type, dict[str, str]] = {
     },
     OptunaTabNetRegressor: {
         "check_regressors_train": (
-            "trial 0 is the report's configuration (lr 1e-4): at a check-sized budget "
+            "trial 0 is the study's configuration (lr 1e-4): at a check-sized budget "
             "one trial cannot reach the R^2 floor of 0.5"
         ),
         "check_methods_subset_invariance": (
