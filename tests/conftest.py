@@ -50,6 +50,25 @@ def sample_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def manifest(tmp_path_factory) -> Path:
+    """The dbt project's manifest from `dbt parse` into a private target path (reads no data)."""
+    import subprocess
+    import sys
+
+    from tunehouse.settings import DBT_PROJECT_DIR
+
+    target = tmp_path_factory.mktemp("dbt_parse")
+    env = {**os.environ, "TUNEHOUSE_WAREHOUSE": str(target / "unused.duckdb"),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"],
+        check=True, env=env, capture_output=True,
+    )
+    return target / "manifest.json"
+
+
+@pytest.fixture(scope="session")
 def built_warehouse_template(tmp_path_factory, sample_csv) -> Path:
     """The sample ingested and `dbt build` run once per worker; copy it, never write it."""
     from ingestion.kaggle_csv import ingest_csv

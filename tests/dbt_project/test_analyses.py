@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from orchestration.analyses import AnalysisError, analysis_sql, analysis_title, list_analyses
-from tunehouse.settings import DBT_PROJECT_DIR
 
 #: Every analysis and the data it needs: "kaggle" ones run on a build of the CSV alone,
 #: "youtube" ones need crawls (checked in tests/ingestion/youtube/test_growth_models.py).
@@ -23,20 +18,6 @@ EXPECTED = {
     "fastest_growing_videos": "youtube",
     "quota_per_api_day": "youtube",
 }
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    """A manifest of the project from `dbt parse` into a private target path."""
-    target = tmp_path_factory.mktemp("analyses_target")
-    env = {**os.environ, "TUNEHOUSE_WAREHOUSE": str(target / "unused.duckdb"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
-    subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"],
-        check=True, env=env, capture_output=True,
-    )
-    return target / "manifest.json"
 
 
 def test_every_analysis_is_known_and_resolves_to_plain_sql(manifest):

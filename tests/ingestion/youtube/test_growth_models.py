@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,7 +14,6 @@ from ingestion.youtube import crawl
 from ingestion.youtube.emulator import KAGGLE_OBSERVED_AT
 from orchestration.analyses import analysis_sql
 from orchestration.dbt import run_dbt
-from tunehouse.settings import DBT_PROJECT_DIR
 
 from ._support import EMULATOR_KEY, csv_kaggle_counts, options
 
@@ -35,20 +30,6 @@ def rows(warehouse, sql):
         return [dict(zip(names, r)) for r in cur.fetchall()]
     finally:
         con.close()
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    """A manifest of the project from `dbt parse` into a private target path."""
-    target = tmp_path_factory.mktemp("growth_target")
-    env = {**os.environ, "TUNEHOUSE_WAREHOUSE": str(target / "unused.duckdb"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
-    subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"],
-        check=True, env=env, capture_output=True,
-    )
-    return target / "manifest.json"
 
 
 def test_thirty_daily_crawls_give_correct_growth(built_warehouse, sample_csv, emulator_for, manifest):
