@@ -31,7 +31,7 @@ WAREHOUSE_VAR = "tunehouse_warehouse"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-_PROJECT_INPUTS = ("models", "seeds", "macros", "snapshots", "tests", "dbt_project.yml", "profiles.yml")
+_PROJECT_INPUTS = ("models", "seeds", "macros", "analyses", "tests", "dbt_project.yml", "profiles.yml")
 
 
 class DbtError(RuntimeError):
@@ -117,7 +117,7 @@ def run_dbt(args: list[str], warehouse: Path | str) -> None:
 
 
 class TunehouseDbtTranslator(DagsterDbtTranslator):
-    """Models, seeds and snapshots are keyed [schema, name]; sources by their meta key."""
+    """Models and seeds are keyed [schema, name]; sources by their meta key."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":

@@ -39,6 +39,18 @@ class DemoRun:
 Stage = Callable[[DemoRun], None]
 
 
+def _not_succeeded(records: list[dict]) -> str:
+    """'  (2 skipped: feature 'x' leaks the target)': runs that did not succeed, by reason."""
+    from collections import Counter
+
+    reasons: Counter[str] = Counter()
+    for r in records:
+        if r["status"] != "succeeded":
+            why = (r["reason"] or "").removeprefix(f"{r['status']}: ").split(" (")[0]
+            reasons[f"{r['status']}: {why}" if why else r["status"]] += 1
+    return "".join(f"  ({n} {text})" for text, n in reasons.items())
+
+
 def ingest_sample(demo: DemoRun) -> None:
     meta = demo.run("ingest_kaggle").metadata["raw/kaggle_tracks"]
     demo.console.print(
@@ -121,11 +133,8 @@ def train_suite(suite: str) -> Stage:
                 continue
             meta = outcome.metadata.get(f"ml/{name}", {})
             records = meta.get("runs", [])
-            failed = [r for r in records if r["status"] not in ("succeeded",)]
             demo.console.print(
-                f"  ml/{name:22s} {len(records):3d} runs in {meta.get('seconds', 0):6.1f}s"
-                + (f"  ({len(failed)} not succeeded: {failed[0]['model']} {failed[0]['status']}"
-                   + (f": {failed[0]['reason']}" if failed[0]["reason"] else "") + ")" if failed else "")
+                f"  ml/{name:22s} {len(records):3d} runs in {meta.get('seconds', 0):6.1f}s{_not_succeeded(records)}"
             )
         report = outcome.metadata["ml/report"]
         demo.console.print(

@@ -180,4 +180,4 @@ def demo(warehouse: WarehouseOption = None, verbose: VerboseOption = False) -> N
 
     from orchestration.demo import run_demo
 
-    run_demo(command_settings(warehouse), Console(), verbose=verbose)
+    run_demo(command_settings(warehouse), Console(soft_wrap=True), verbose=verbose)  # long paths stay copy-pasteable
