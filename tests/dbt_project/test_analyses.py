@@ -71,3 +71,16 @@ def test_unknown_analysis_missing_manifest_and_unsupported_jinja_are_one_line_er
     node["raw_code"] = "select * from {{ source('raw', 'kaggle_loads') }} /* {# note #} */ limit 1"
     broken.write_text(json.dumps(data))
     assert analysis_sql("track_count", broken) == 'select * from "raw"."kaggle_loads" /*  */ limit 1\n'
+
+
+def test_the_readme_shows_each_analysis_exactly_as_it_is_in_the_project():
+    """The README's example queries are the analyses' files, not copies that can drift."""
+    import re
+
+    from tunehouse.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.findall(r"`tunehouse analysis (\w+)`\n\n```sql\n(.*?)\n```", readme, flags=re.DOTALL)
+    assert {name for name, _ in shown} == {"video_view_history", "fastest_growing_videos", "quota_per_api_day"}
+    for name, sql in shown:
+        assert sql.strip() == (PROJECT_ROOT / "dbt_project" / "analyses" / f"{name}.sql").read_text().strip(), name
