@@ -438,18 +438,22 @@ def prepare(
     protocol: Protocol | str,
     data: TrackData,
     features: Sequence[str] | None = None,
+    *,
+    refuse_leaks: bool = True,
 ) -> TaskData:
     """Select the task's rows and features for a protocol.
 
     Features default to the protocol's set; under ``honest`` a leaky one raises
-    :class:`LeakyFeatureError`. Features that are null in every row (e.g.
+    :class:`LeakyFeatureError` (``refuse_leaks=False``: only to record the rows and split
+    of a run that is then skipped, never to train on them). Features that are null in every row (e.g.
     ``published_year`` before any crawl) are dropped and listed in ``dropped_features``;
     then rows with a null in a feature or the target are dropped, as the study did.
     """
     task = get_task(task) if isinstance(task, str) else task
     protocol = Protocol(protocol)
     chosen = tuple(features) if features is not None else task.features(protocol)
-    task.check_features(protocol, chosen)
+    if refuse_leaks:
+        task.check_features(protocol, chosen)
     frame = _derived(data.frame)
     missing = [c for c in chosen if c not in frame.columns]
     if missing:

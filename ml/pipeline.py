@@ -6,13 +6,12 @@ steps every run shares, in this order:
 1. the ``ml.runs`` row (``asset = ml/<family>``, data version, seed), via :mod:`ml.tracking`;
 2. under the replication protocol, the study's published figures for (task, model) from
    :mod:`ml.study` (split ``published``);
-3. :func:`ml.datasets.prepare` for the protocol: a feature that leaks the target under
-   ``honest`` stores the run as ``skipped`` with the reason (the only runs without a
-   split: they were never evaluated);
+3. :func:`ml.datasets.prepare` for the protocol;
 4. the split (the protocol's, or all rows for a fit without a hold-out), its
    ``ml.runs.split_key`` and its ``ml.splits`` rows (:func:`ml.tracking.save_split`);
-5. a caller's ``skip_reason`` (e.g. no TabPFN weights) stores the run as skipped — after
-   the split, so the split it would have used is on record;
+5. a feature that leaks the target under ``honest``, or a caller's ``skip_reason`` (e.g.
+   no TabPFN weights), stores the run as ``skipped`` with the reason — after the split,
+   so every run, skipped or not, has the split it would have used on record;
 6. the family's model-specific ``steps(ctx)``; for supervised models
    :meth:`Pipeline.supervised` supplies them: the estimator factory (or a tuner that
    searches on the split's training rows first), :func:`ml.evaluation.evaluate`,
@@ -149,10 +148,13 @@ class Pipeline:
             if protocol is Protocol.REPLICATION:
                 for p in study.for_run(task, model):
                     run.log_published(p.metric, p.value, p.source, step=p.step)
+            leak = None
             try:
                 td = prepare(task, protocol, self.data, features)
             except LeakyFeatureError as exc:
-                run.skip(str(exc))
+                # Never evaluated, but the split it would have used is on record like any run's.
+                leak = str(exc)
+                td = prepare(task, protocol, self.data, features, refuse_leaks=False)
             split = (all_rows_split(td, options.seed, all_rows) if all_rows
                      else make_split(td, seed=options.seed, n_folds=options.cv_folds))
             if restrict_split is not None:
@@ -161,6 +163,8 @@ class Pipeline:
             run.params.update(features=list(td.features), dropped_features=td.dropped_features,
                               split=split.description, rows=td.n)
             save_split(self.warehouse, split_frame(td, split), options.lock_timeout_s)
+            if leak:
+                run.skip(leak)
             if skip_reason:
                 run.skip(skip_reason)
             steps(RunContext(run=run, td=td, split=split, options=options, family=self.family, figures=figures))

@@ -2,8 +2,8 @@
 family trained on the sample warehouse, then ml.runs checked against ml.splits.
 
 Every run has a split_key that joins to the ml.splits rows of the same task, protocol and
-seed — classical, deep, OLS, KNN, clustering and the exploration run alike. The one
-documented exception is a run skipped because a feature leaks the target (never evaluated).
+seed — classical, deep, OLS, KNN, clustering and the exploration run alike, and skipped
+runs too (a leaky feature, no TabPFN weights): they record the split they would have used.
 """
 
 from __future__ import annotations
@@ -76,16 +76,13 @@ def test_every_run_joins_its_split(every_family):
         FROM ml.runs r ORDER BY ALL""")
     assert len(runs) >= 2 * len(ONE_PER_FAMILY)
     for family, model, protocol, status, reason, split_key, split_rows in runs:
-        if status == "skipped" and "leaks the target" in (reason or ""):
-            assert split_key is None, (family, model, protocol)  # the documented exception
-            continue
         assert status in ("succeeded", "skipped"), (family, model, protocol, status, reason)
         assert split_key is not None and split_rows > 0, (family, model, protocol, split_key)
-    # The exception happens exactly where the leak is: the kernel-trick SVM's task (and its
-    # baseline, which shares the leaky features) under honest.
+    # Runs skipped for a leak (the kernel-trick SVM's task and its baseline, which shares the
+    # leaky features, under honest) were never evaluated but record the split they would use.
     leaky = [(m, p) for _, m, p, s, reason, *_ in runs if s == "skipped" and "leaks the target" in (reason or "")]
     assert leaky == [("majority_class", "honest"), ("svm_kernel_trick", "honest")]
-    # A run skipped for another reason (no TabPFN weights) still records the split it would use.
+    # So does a run skipped for another reason (no TabPFN weights).
     tabpfn = [(s, k) for f, _, _, s, _, k, _ in runs if f == "tabpfn"]
     assert tabpfn and all(s == "skipped" and k is not None for s, k in tabpfn)
 

@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS ml.runs (
     data_version    JSON,                 -- which Kaggle load and which YouTube crawl the features came from
     kaggle_load_id  INTEGER,
     crawl_id        VARCHAR,              -- null when no crawl exists (Kaggle counts stand in)
-    split_key       VARCHAR,              -- ml.splits.split_key of its split (null only for a run skipped for a leaky feature)
+    split_key       VARCHAR,              -- ml.splits.split_key of its split (a skipped run's: the split it would have used)
     seed            INTEGER,
     status          VARCHAR NOT NULL,     -- running | succeeded | failed | skipped
     status_reason   VARCHAR,              -- why a run was skipped or failed
