@@ -3,6 +3,13 @@
 Each stage prints a short summary (counts, timings, where the results are); the run's log
 (dbt's per-model lines, Dagster's events) goes to one file beside the warehouse, shown on
 the terminal too with `--verbose`. The ML stages are one per suite of `ml.families`.
+
+A demo always starts from a fresh warehouse: the emulated calendar starts on the same day
+every time, so crawling it again into the same warehouse would append the same days twice
+(interleaved growth series, doubled "fastest-growing" figures). A warehouse an earlier
+demo left (holding nothing the demo cannot make again) is deleted, saying so; any other
+warehouse is refused, never touched. Together with the emulator's deterministic clock and
+faults, every demo run therefore prints the same answers, those in the README.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -51,6 +59,70 @@ def _not_succeeded(records: list[dict]) -> str:
     return "".join(f"  ({n} {text})" for text, n in reasons.items())
 
 
+# Hosts of the emulator the demo crawls: a crawl of any other API cannot be made again.
+_EMULATOR_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Schemas tunehouse writes (raw/ml by its Python code, the others by dbt).
+_TUNEHOUSE_SCHEMAS = frozenset({"raw", "staging", "intermediate", "marts", "ml"})
+
+
+def _not_demo_data(demo: DemoRun) -> list[str]:
+    """What in the existing warehouse a demo run could not make again (empty: only demo data).
+
+    Read from the raw tables, not the dbt models: provenance is recorded only there, and a
+    demo interrupted before its first build leaves no models to read.
+    """
+    from urllib.parse import urlsplit
+
+    from warehouse import read_connection, resolve_path
+
+    sample_dir = resolve_path(demo.warehouse).parent / "sample"  # where ingest_kaggle writes the built-in sample
+    own_csv = demo.settings.csv.expanduser().resolve() if demo.settings.csv else None
+    found: list[str] = []
+    with read_connection(demo.warehouse, timeout_s=demo.settings.lock_timeout_s) as con:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+        ).fetchall()
+        found += [f"table {schema}.{name}" for schema, name in tables if schema not in _TUNEHOUSE_SCHEMAS]
+        present = {(schema, name) for schema, name in tables}
+        if ("raw", "kaggle_loads") in present:
+            for (source_path,) in con.execute("SELECT source_path FROM raw.kaggle_loads ORDER BY load_id").fetchall():
+                path = Path(source_path).resolve()
+                if not ((path.parent == sample_dir and path.name.startswith("spotify_youtube_sample_"))
+                        or path == own_csv):
+                    found.append(f"a Kaggle load of {source_path}")
+        if ("raw", "crawl_runs") in present:
+            for (base_url,) in con.execute("SELECT DISTINCT base_url FROM raw.crawl_runs ORDER BY 1").fetchall():
+                if urlsplit(base_url).hostname not in _EMULATOR_HOSTS:
+                    found.append(f"crawls of {base_url}")
+    return found
+
+
+def fresh_warehouse(demo: DemoRun) -> None:
+    """Delete the warehouse an earlier demo left, or refuse one holding anything else."""
+    from warehouse.connection import WarehouseError
+
+    path = demo.warehouse
+    if not path.exists():
+        demo.console.print(f"  {path} is new", soft_wrap=True)
+        return
+    foreign = _not_demo_data(demo)
+    if foreign:
+        raise WarehouseError(
+            f"{path} holds data the demo cannot make again ({'; '.join(foreign[:3])}"
+            f"{'; ...' if len(foreign) > 3 else ''}). The demo starts from a fresh warehouse and "
+            "never deletes this one: run it on another file (tunehouse demo --warehouse PATH, "
+            "or TUNEHOUSE_WAREHOUSE=PATH make demo)."
+        )
+    wal = path.with_name(path.name + ".wal")
+    path.unlink()
+    wal.unlink(missing_ok=True)
+    demo.console.print(
+        f"  {path} held only an earlier demo's data (the sample, crawls of the emulator): deleted, "
+        "so the emulated days are crawled once, not appended a second time",
+        soft_wrap=True,
+    )
+
+
 def ingest_sample(demo: DemoRun) -> None:
     meta = demo.run("ingest_kaggle").metadata["raw/kaggle_tracks"]
     demo.console.print(
@@ -83,10 +155,17 @@ def crawl_emulated_days(demo: DemoRun) -> None:
 
     seeds = load_seed_videos(demo.warehouse)
     # A few injected faults show the retries at work; the clock moves one day per crawl.
+    # Both are deterministic (docs/youtube.md, "The emulator"), so every run, whatever its
+    # speed or the order of its concurrent calls, crawls the same counts at the same times.
     emulator = EmulatorServer(VideoUniverse(seeds), faults=Faults(server_error_rate=0.02, rate_limit_rate=0.01))
     try:
         emulator.start()
-        demo.console.print(f"  emulator on {emulator.base_url} serving {len(seeds)} videos")
+        first = emulator.now()
+        demo.console.print(
+            f"  emulator on {emulator.base_url} serving {len(seeds)} videos, emulated days "
+            f"{first:%Y-%m-%d} to {first + timedelta(days=EMULATED_DAYS - 1):%Y-%m-%d}",
+            soft_wrap=True,
+        )
         config = {"ops": {"crawl_youtube": {"config": {"base_url": emulator.base_url}}}}
         for day in range(1, EMULATED_DAYS + 1):
             job = "youtube_daily" if day == EMULATED_DAYS else "youtube_crawl"
@@ -151,10 +230,15 @@ def _suite_title(suite: str) -> str:
     return f"Train the {suite} models ({names}) and rebuild the ML report"
 
 
-STAGES: list[tuple[str, Stage]] = [
+# The stages before ML: everything the YouTube answers (README, "Three questions") depend on.
+DATA_STAGES: list[tuple[str, Stage]] = [
+    ("Start from a fresh warehouse", fresh_warehouse),
     ("Ingest the Kaggle sample", ingest_sample),
     ("Build the dbt models", build_models),
     (f"Crawl {EMULATED_DAYS} emulated days of YouTube snapshots, build the growth models", crawl_emulated_days),
+]
+STAGES: list[tuple[str, Stage]] = [
+    *DATA_STAGES,
     *((_suite_title(suite), train_suite(suite)) for suite in SUITES),
 ]
 

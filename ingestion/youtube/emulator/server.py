@@ -6,12 +6,18 @@
   400 with today's API_KEY_INVALID body.
 - Quota: every keyed request costs 1 unit of the emulated Pacific day; past the daily
   limit -> 403 quotaExceeded (not charged).
-- Faults (rates drawn from a seeded generator): 5xx backendError, 403/429 rate limits,
-  dropped connections (closed without an answer), latency per request.
-- Time: the Date header follows the emulated clock, which runs at real speed from
-  `start` and can be moved forward through the admin endpoints under /_emulator/:
-  GET/POST clock ({"advance_days": 1} or {"now": ISO}), POST faults, POST quota
-  ({"daily_limit": n}), GET stats.
+- Faults: 5xx backendError, 403/429 rate limits, dropped connections (closed without an
+  answer) at configured rates, plus latency per request. Whether a request fails is decided
+  by a hash of (seed, the time it is served at, its ids, how many times this day the same
+  ids were asked before), never by a generator shared across threads, so a crawl sees the
+  same failures whatever order its concurrent requests arrive in.
+- Time: the emulated clock stands still unless moved through the admin endpoints under
+  /_emulator/ (GET/POST clock: {"advance_days": 1} or {"now": ISO}); POST faults, POST
+  quota ({"daily_limit": n}), GET stats. A videos.list request is served at the clock plus
+  one second per 50 catalogue videos before its first id (`served_at`): a crawl in id
+  order appears to take one emulated second per batch, and the moment each video is
+  observed at (the Date header, the counts) depends on the clock and the request only,
+  not on the wall clock or the order of concurrent requests.
 """
 
 from __future__ import annotations
@@ -20,10 +26,10 @@ import base64
 import hashlib
 import json
 import logging
-import random
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -156,6 +162,10 @@ class Faults:
                 raise ValueError(f"emulator fault {f.name}={value} is out of range")
 
 
+# Emulated seconds a crawl takes per batch of MAX_IDS catalogue videos (see served_at).
+SECONDS_PER_BATCH = 1
+
+
 class EmulatorState:
     """Clock, quota, faults and counters, shared by the request threads."""
 
@@ -165,35 +175,58 @@ class EmulatorState:
         self.api_keys = api_keys
         self.daily_quota = daily_quota
         self.faults = faults
-        self._start = start
-        self._started_monotonic = time.monotonic()
-        self._moved = timedelta(0)
-        self._rng = random.Random(seed)
+        # Whole seconds, like the Date header: the counts served are those at the header's time.
+        self._now = start.replace(microsecond=0)
+        self._seed = seed
         self._lock = threading.Lock()
+        # (api day, ids) -> charged requests so far: the attempt number of a retried batch.
+        self._attempts: Counter[tuple[str, str]] = Counter()
         self.quota_used: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
 
     def now(self) -> datetime:
         with self._lock:
-            moved = self._moved
-        return self._start + moved + timedelta(seconds=time.monotonic() - self._started_monotonic)
+            return self._now
 
     def move_clock(self, *, advance: timedelta | None = None, to: datetime | None = None) -> datetime:
         with self._lock:
+            moved = self._now
             if advance is not None:
                 if advance < timedelta(0):
                     raise ValueError("the emulated clock only moves forward")
-                self._moved += advance
+                moved += advance
             if to is not None:
-                current = self._start + self._moved + timedelta(seconds=time.monotonic() - self._started_monotonic)
-                if to < current:
+                if to.tzinfo is None:
+                    raise ValueError("the emulated clock needs a time with its UTC offset")
+                if to < moved:
                     raise ValueError("the emulated clock only moves forward")
-                self._moved += to - current
-        return self.now()
+                moved = to
+            self._now = moved.astimezone(UTC).replace(microsecond=0)
+            # Attempt counts of days that are over are never needed again.
+            today = api_day(self._now).isoformat()
+            for key in [k for k in self._attempts if k[0] < today]:
+                del self._attempts[key]
+            return self._now
 
-    def draw(self) -> float:
+    def served_at(self, ids: Sequence[str]) -> datetime:
+        """When a videos.list call for `ids` is answered: the clock plus one second per batch
+        of catalogue videos before its first known id (ids the universe lacks add nothing)."""
+        positions = [p for p in map(self.universe.position, ids) if p is not None]
+        tick = min(positions) // MAX_IDS if positions else 0
+        return self.now() + timedelta(seconds=tick * SECONDS_PER_BATCH)
+
+    def rolls(self, served_at: datetime, ids: Sequence[str]) -> tuple[float, float]:
+        """Two uniform numbers in [0, 1) that decide this request's fault: the first whether
+        it fails, the second which status. The same ids asked again the same API day (a
+        retry) count as the next attempt, so a retry is a fresh draw but the n-th attempt at
+        a batch always draws the same, whichever thread sends it and when."""
+        requested = ",".join(ids)
         with self._lock:
-            return self._rng.random()
+            key = (api_day(served_at).isoformat(), hashlib.sha256(requested.encode("utf-8")).hexdigest())
+            attempt = self._attempts[key]
+            self._attempts[key] += 1
+        digest = hashlib.sha256(f"{self._seed}|{_iso(served_at)}|{requested}|{attempt}".encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
 
     def charge(self, day: str) -> bool:
         """Spend one unit of `day`; False (nothing spent) when the day's quota is used up."""
@@ -210,7 +243,7 @@ class EmulatorState:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "now": _iso(self._start + self._moved + timedelta(seconds=time.monotonic() - self._started_monotonic)),
+                "now": _iso(self._now),
                 "daily_quota": self.daily_quota,
                 "quota_used": dict(self.quota_used),
                 "responses": dict(self.responses),
@@ -229,8 +262,11 @@ class _Handler(BaseHTTPRequestHandler):
         # client's delayed ACK add ~40 ms to every keep-alive response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    # When the answer being sent is served (a videos.list call sets it); None = the clock.
+    _served_at: datetime | None = None
+
     def date_time_string(self, timestamp: float | None = None) -> str:
-        return format_datetime(self.server.state.now(), usegmt=True)
+        return format_datetime(self._served_at or self.server.state.now(), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("emulator %s", redact(format % args))
@@ -246,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._served_at = None  # one handler answers every request of a keep-alive connection
         url = urlsplit(self.path)
         if url.path.rstrip("/") == f"{API_PREFIX}/videos":
             self._videos(parse_qs(url.query, keep_blank_values=True))
@@ -258,6 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, _google_error(404, "Not Found", "notFound", "global", "NOT_FOUND"))
 
     def do_POST(self) -> None:  # noqa: N802
+        self._served_at = None
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         try:
@@ -296,25 +334,26 @@ class _Handler(BaseHTTPRequestHandler):
             state.count("400 API_KEY_INVALID")
             self._send_json(400, key_invalid_body())
             return
-        now = state.now()
+        ids = [v for v in ",".join(query.get("id") or []).split(",") if v]
+        now = self._served_at = state.served_at(ids)
         if not state.charge(api_day(now).isoformat()):
             state.count("403 quotaExceeded")
             self._send_json(403, quota_exceeded_body())
             return
-        roll = state.draw()
+        roll, pick = state.rolls(now, ids)
         if roll < faults.drop_rate:
             state.count("dropped")
             self.close_connection = True  # hang up without an answer
             return
         roll -= faults.drop_rate
         if roll < faults.server_error_rate:
-            status = 503 if state.draw() < 0.5 else 500
+            status = 503 if pick < 0.5 else 500
             state.count(f"{status} backendError")
             self._send_json(status, server_error_body(status))
             return
         roll -= faults.server_error_rate
         if roll < faults.rate_limit_rate:
-            status = 429 if state.draw() < 0.5 else 403
+            status = 429 if pick < 0.5 else 403
             state.count(f"{status} rateLimit")
             self._send_json(status, rate_limited_body(status), {"Retry-After": "0"} if status == 429 else None)
             return
@@ -329,7 +368,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _google_error(
                 400, f"'{sorted(unknown)[0]}'", "unknownPart", "youtube.part", "INVALID_ARGUMENT"))
             return
-        ids = [v for v in ",".join(query.get("id") or []).split(",") if v]
         if len(ids) > MAX_IDS:
             state.count("400 badRequest")
             self._send_json(400, _google_error(

@@ -95,6 +95,9 @@ class VideoUniverse:
                 self._lives[video.video_id] = self._draw(
                     video, seed, deleted_per_year, gone_at_start, likes_hidden, comments_disabled, retitled_per_year
                 )
+        # Catalogue order (the seeds' order: video_id, as the crawler's targets): the
+        # server derives when a batch is served from it, never from arrival order.
+        self._positions = {video_id: n for n, video_id in enumerate(self._lives)}
 
     def __len__(self) -> int:
         return len(self._lives)
@@ -105,6 +108,10 @@ class VideoUniverse:
     @property
     def video_ids(self) -> list[str]:
         return list(self._lives)
+
+    def position(self, video_id: str) -> int | None:
+        """The video's place in the catalogue (0-based, seed order); None when unknown."""
+        return self._positions.get(video_id)
 
     def life(self, video_id: str) -> VideoLife | None:
         return self._lives.get(video_id)

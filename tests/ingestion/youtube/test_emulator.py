@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -120,10 +120,64 @@ def test_date_header_and_admin_clock_follow_the_emulated_time(emulator):
     moved = requests.post(f"{emulator.root_url}/_emulator/clock", data=json.dumps({"advance_days": 3}), timeout=5)
     assert moved.status_code == 200
     after = parse_http_date(get(emulator, part="id", id="x", key=KEY).headers["Date"])
-    assert timedelta(days=3) <= after - before < timedelta(days=3, minutes=1)
+    assert after - before == timedelta(days=3)  # the clock moves only when moved
     stats = requests.get(f"{emulator.root_url}/_emulator/stats", timeout=5).json()
     assert stats["videos"] == 60
     assert sum(stats["quota_used"].values()) == 2
+
+
+def test_the_clock_stands_still_and_each_batch_is_served_at_its_place_in_the_catalogue():
+    """Observed times depend on the clock and the request only: not on the wall clock, and
+    not on which batch a concurrent crawl happens to send first."""
+    import time
+
+    ids = [f"vid{i:08d}" for i in range(120)]
+    with EmulatorServer(VideoUniverse(seeds(120)), api_keys={KEY}) as server:
+        start = server.now()
+        assert start == datetime(2023, 2, 8, tzinfo=UTC)  # the day after the Kaggle crawl
+
+        def served(batch: list[str]) -> tuple[datetime, dict[str, str]]:
+            response = get(server, part="statistics", id=",".join(batch), key=KEY)
+            assert response.status_code == 200
+            items = {i["id"]: i["statistics"]["viewCount"] for i in response.json()["items"]}
+            return parse_http_date(response.headers["Date"]), items
+
+        # Last batch first: one emulated second per 50 catalogue videos before a batch.
+        third, second, first = served(ids[100:]), served(ids[50:100]), served(ids[:50])
+        assert [first[0], second[0], third[0]] == [start + timedelta(seconds=s) for s in (0, 1, 2)]
+        time.sleep(1.1)
+        assert server.now() == start
+        assert served(ids[50:100]) == second  # the same moment, the same counts, later in real time
+        # The counts are the universe's at the Date header's moment, to the second.
+        universe = server.state.universe
+        assert second[1] == {v: str(universe.state(v, second[0]).view_count) for v in ids[50:100]}
+        assert server.advance_days(1) == start + timedelta(days=1)
+        assert served(ids[:50])[0] == start + timedelta(days=1)
+
+
+def test_injected_faults_do_not_depend_on_the_order_requests_arrive_in():
+    """The n-th attempt at a batch fails (or not) the same way whichever order the batches
+    and their retries come in, so a crawl's calls and quota per day are reproducible."""
+    batches = [",".join(f"vid{i:08d}" for i in range(n, n + 5)) for n in range(0, 60, 5)]
+    faults = Faults(server_error_rate=0.3, rate_limit_rate=0.2)
+
+    def outcomes(order: list[tuple[int, int]], seed: int = 7) -> tuple[dict, dict]:
+        with EmulatorServer(VideoUniverse(seeds()), api_keys={KEY}, faults=faults, seed=seed) as server:
+            seen = {}
+            for batch, attempt in order:
+                seen[batch, attempt] = get(server, part="id", id=batches[batch], key=KEY).status_code
+            return seen, dict(server.state.quota_used)
+
+    # Batch by batch with its retries, versus retries interleaved, last batch first.
+    in_turn = [(b, a) for b in range(len(batches)) for a in range(4)]
+    interleaved = [(b, a) for a in range(4) for b in reversed(range(len(batches)))]
+    first, quota = outcomes(in_turn)
+    again, quota_again = outcomes(interleaved)
+    assert first == again and quota == quota_again
+    assert {200, 500, 503} <= set(first.values()) and set(first.values()) & {403, 429}
+    # A retry is a fresh draw: not every attempt at a batch has the same answer.
+    assert any(len({first[b, a] for a in range(4)}) > 1 for b in range(len(batches)))
+    assert outcomes(in_turn, seed=8)[0] != first  # the seed decides them
 
 
 def test_no_key_is_refused_for_free(emulator):
