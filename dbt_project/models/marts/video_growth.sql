@@ -1,71 +1,136 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='merge',
+        unique_key='snapshot_id',
         on_schema_change='fail'
     )
 }}
 -- Growth per video per available snapshot: deltas since the video's previous available
--- snapshot and since the Kaggle baseline, days elapsed, views/day and growth rates.
--- Incremental: only new snapshots are computed; each video's previous row comes from
--- this table itself, so a build reads the new rows plus one old row per video.
-with new_snapshots as (
-    select video_id, crawl_id, snapshot_id, commit_seq, observed_at, view_count, like_count, comment_count
-    from {{ ref('fct_video_snapshots') }}
-    where is_available
-    {% if is_incremental() %}
-      and commit_seq > (select coalesce(max(commit_seq), 0) from {{ this }})
-    {% endif %}
+-- snapshot *in observation time* (observed_at, then commit_seq) and since the Kaggle
+-- baseline, days elapsed, views/day and growth rates, whatever order snapshots arrive in.
+--
+-- Identical observations are one: snapshots of a video with the same observed_at and the
+-- same view/like/comment counts (e.g. one response stored under two crawls) give one row,
+-- the first committed (lowest commit_seq); the others are skipped, never a zero-delta row.
+--
+-- Incremental (merge on snapshot_id): the new snapshots are the available ones committed
+-- after the table's highest commit_seq, less copies of stored observations. Per affected
+-- video, the history is read from its anchor (the latest stored observation at or before
+-- its earliest new one) on, and the model returns the new rows plus each stored row that
+-- directly follows a new one in observation time (its previous snapshot changed). A daily
+-- crawl appends at the end of each series: it writes its new rows only and reads one
+-- stored row per video; a late snapshot also rewrites the one row after it.
+{% if is_incremental() %}
+with watermark as (
+    select coalesce(max(commit_seq), 0) as commit_seq from {{ this }}
 ),
 
-{% if is_incremental() %}
-previous_rows as (
-    select video_id, crawl_id, snapshot_id, commit_seq, observed_at, view_count, like_count, comment_count
-    from (
-        select
-            grown.*,
-            row_number() over (
-                partition by grown.video_id order by grown.observed_at desc, grown.commit_seq desc
-            ) as recency
-        from {{ this }} as grown
-        where grown.video_id in (select video_id from new_snapshots)
-    ) as ranked
-    where recency = 1
+arrived as (
+    select fresh.video_id, fresh.observed_at
+    from {{ ref('fct_video_snapshots') }} as fresh
+    where fresh.is_available
+      and fresh.commit_seq > (select commit_seq from watermark)
+      and not exists (
+          select 1
+          from {{ this }} as stored
+          where stored.video_id = fresh.video_id
+            and stored.observed_at = fresh.observed_at
+            and stored.view_count is not distinct from fresh.view_count
+            and stored.like_count is not distinct from fresh.like_count
+            and stored.comment_count is not distinct from fresh.comment_count
+      )
+),
+
+affected as (
+    select video_id, min(observed_at) as first_new_at
+    from arrived
+    group by video_id
+),
+
+anchors as (
+    -- anchor_at: null when the video has no stored observation before its first new one
+    select affected.video_id, max(stored.observed_at) as anchor_at
+    from affected
+    left join {{ this }} as stored
+        on stored.video_id = affected.video_id
+       and stored.observed_at <= affected.first_new_at
+    group by affected.video_id
+),
+
+history as (
+    select
+        snapshots.video_id, snapshots.crawl_id, snapshots.snapshot_id, snapshots.commit_seq,
+        snapshots.observed_at, snapshots.view_count, snapshots.like_count, snapshots.comment_count,
+        anchors.anchor_at
+    from {{ ref('fct_video_snapshots') }} as snapshots
+    inner join anchors on snapshots.video_id = anchors.video_id
+    where snapshots.is_available
+      and (anchors.anchor_at is null or snapshots.observed_at >= anchors.anchor_at)
+),
+{% else %}
+with history as (
+    select
+        video_id, crawl_id, snapshot_id, commit_seq,
+        observed_at, view_count, like_count, comment_count,
+        cast(null as {{ dbt.type_timestamp() }}) as anchor_at
+    from {{ ref('fct_video_snapshots') }}
+    where is_available
 ),
 {% endif %}
 
-combined as (
-    select new_snapshots.*, true as is_new from new_snapshots
-    {% if is_incremental() %}
-    union all
-    select previous_rows.*, false as is_new from previous_rows
-    {% endif %}
+distinct_observations as (
+    select *
+    from (
+        select
+            history.*,
+            row_number() over (
+                partition by video_id, observed_at, view_count, like_count, comment_count
+                order by commit_seq
+            ) as copy_no
+        from history
+    ) as numbered
+    where copy_no = 1
 ),
 
 with_previous as (
     select
-        combined.*,
+        distinct_observations.*,
+        {% if is_incremental() %}
+        commit_seq > (select commit_seq from watermark) as is_new,
+        {% else %}
+        true as is_new,
+        {% endif %}
+        lag(commit_seq) over by_video as previous_commit_seq,
         lag(observed_at) over by_video as previous_observed_at,
         lag(view_count) over by_video as previous_view_count,
         lag(like_count) over by_video as previous_like_count,
         lag(comment_count) over by_video as previous_comment_count
-    from combined
+    from distinct_observations
     window by_video as (partition by video_id order by observed_at, commit_seq)
+),
+
+changed as (
+    select *
+    from with_previous
+    {% if is_incremental() %}
+    -- new rows, and stored rows whose previous snapshot is a new one
+    where is_new or previous_commit_seq > (select commit_seq from watermark)
+    {% endif %}
 ),
 
 measured as (
     select
-        with_previous.*,
+        changed.*,
         baseline.kaggle_views,
         baseline.kaggle_likes,
         baseline.kaggle_comments,
         baseline.kaggle_observed_at,
-        {{ days_between('with_previous.previous_observed_at', 'with_previous.observed_at') }} as days_since_previous,
-        {{ days_between('baseline.kaggle_observed_at', 'with_previous.observed_at') }} as days_since_kaggle
-    from with_previous
+        {{ days_between('changed.previous_observed_at', 'changed.observed_at') }} as days_since_previous,
+        {{ days_between('baseline.kaggle_observed_at', 'changed.observed_at') }} as days_since_kaggle
+    from changed
     left join {{ ref('int_kaggle_videos') }} as baseline
-        on with_previous.video_id = baseline.video_id
-    where with_previous.is_new
+        on changed.video_id = baseline.video_id
 )
 
 select
