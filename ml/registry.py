@@ -85,7 +85,11 @@ class ModelResult:
 
 
 def latest_results(warehouse: Path | str) -> list[ModelResult]:
-    """Latest finished run per (family, task, model, protocol), with metrics, figures and baselines."""
+    """Latest finished run per (family, task, model, protocol), with metrics, figures and baselines.
+
+    Read-only: a warehouse without ``ml.runs`` (no ``ml`` schema yet) gives ``[]`` and is left
+    as it was — creating the schema here would change a warehouse just by looking at it.
+    """
     with read_connection(warehouse) as con:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ml' AND table_name = 'runs'"

@@ -4,6 +4,11 @@ published figure, and this run's figures beside each other (replication protocol
 Built from :func:`ml.registry.latest_results`, so it shows exactly what ``ml.*`` holds.
 Figures are linked relative to the page (``<reports_dir>/ml_report.html``), so the folder
 can be copied or served as a whole.
+
+Building it never damages the last good report: the warehouse is only read (a missing
+``ml`` schema means "no runs yet", and nothing is created), a warehouse without runs is
+refused before any file is touched, the page is rendered in memory, and it replaces the old
+one in a single atomic move (:mod:`tunehouse.files`).
 """
 
 from __future__ import annotations
@@ -14,10 +19,14 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ml import plots
 from ml.registry import ModelResult, latest_results
+from tunehouse import files
 
 REPORT_NAME = "ml_report.html"
+
+
+class NoRunsYet(LookupError):
+    """The warehouse holds no finished ML run (or no ``ml`` schema at all): nothing to report."""
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
@@ -115,10 +124,26 @@ def _figures(results: list[ModelResult], base: Path) -> str:
     return "".join(out)
 
 
-def build_report(warehouse: Path | str, reports_dir: Path | str) -> Path:
-    """Write ``<reports_dir>/ml_report.html`` from ml.* and return its path."""
-    base = plots.reports_dir(reports_dir)
-    results = latest_results(warehouse)
+def build_report(
+    warehouse: Path | str, reports_dir: Path | str, results: list[ModelResult] | None = None
+) -> Path:
+    """Write ``<reports_dir>/ml_report.html`` from ml.* and return its path.
+
+    ``results`` are the warehouse's :func:`~ml.registry.latest_results` when the caller has
+    them already (the asset also puts them in its metadata). Raises :class:`NoRunsYet`
+    before touching any file when there is nothing to report; on any error the previous
+    report stays as it was.
+    """
+    if results is None:
+        results = latest_results(warehouse)
+    if not results:
+        raise NoRunsYet(f"no ML runs in {warehouse} yet; run `tunehouse train` first")
+    path = Path(reports_dir) / REPORT_NAME
+    return files.write_text(path, render_report(results, path.parent))
+
+
+def render_report(results: list[ModelResult], base: Path) -> str:
+    """The report page for ``results``; figures are linked relative to ``base`` (the page's folder)."""
     version = next((r.data_version for r in results if r.data_version), {})
     supervised = [r for r in results if r.primary_metric in ("accuracy", "r2") and not r.is_baseline
                   and r.protocol == "honest" and r.status == "succeeded"]
@@ -140,10 +165,8 @@ def build_report(warehouse: Path | str, reports_dir: Path | str) -> Path:
         f"<p>Honest protocol: <b>{beaten} of {len(supervised)}</b> supervised models beat their trivial "
         f"baseline; {len(skipped)} run(s) skipped (reason in the table).</p>",
         "<h2>Results</h2>",
-        _results_table(results) if results else "<p>No runs yet: run <code>tunehouse train</code>.</p>",
+        _results_table(results),
         _figures(results, base),
         "</body></html>",
     ]
-    path = base / REPORT_NAME
-    path.write_text("".join(page), encoding="utf-8")
-    return path
+    return "".join(page)

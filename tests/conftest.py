@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,29 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 REAL_DATA_DIR = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
 SAMPLE_ROWS = 1000
 SAMPLE_SEED = 7
+#: Every temporary file or folder tunehouse makes in the temp directory starts with this.
+TEMP_PREFIX = "tunehouse-"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_tempdir(tmp_path_factory) -> Path:
+    """This worker's temp directory; no ``tunehouse-*`` entry may be left in it at the end.
+
+    Private per pytest-xdist worker (a folder under pytest's own, which pytest fixes first):
+    with one shared /tmp, a folder another worker is still using would look like a leak.
+    TMPDIR carries it to subprocesses (the CLI, dbt). The check runs at session teardown,
+    so a leak fails the run as an error there, naming what was left.
+    """
+    private = tmp_path_factory.mktemp("tempdir")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(tempfile, "tempdir", str(private))
+    patch.setenv("TMPDIR", str(private))
+    try:
+        yield private
+    finally:
+        patch.undo()
+    left = sorted(p.name for p in private.iterdir() if p.name.startswith(TEMP_PREFIX))
+    assert not left, f"temporary files or folders survived the test run in {private}: {left}"
 
 
 @pytest.fixture(autouse=True)

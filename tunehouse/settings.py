@@ -16,6 +16,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "tunehouse.duckdb"
+
+
+def default_reports_dir(warehouse: Path | str) -> Path:
+    """The reports folder of a warehouse when TUNEHOUSE_REPORTS_DIR is not set.
+
+    ``data/tunehouse.duckdb`` → ``data/reports/tunehouse/``: beside the warehouse it
+    describes, and named after it, so two warehouses in one folder keep separate reports.
+    """
+    warehouse = Path(warehouse)
+    return warehouse.parent / "reports" / warehouse.stem
 
 
 class Settings(BaseSettings):
@@ -24,7 +35,7 @@ class Settings(BaseSettings):
     )
 
     warehouse: Path = Field(
-        default=PROJECT_ROOT / "data" / "tunehouse.duckdb",
+        default=DEFAULT_WAREHOUSE,
         description="The DuckDB file that holds every schema (raw, staging, marts, ml).",
     )
     csv: Path | None = Field(
@@ -34,7 +45,12 @@ class Settings(BaseSettings):
     sample_rows: int = Field(default=3000, ge=50, description="Rows of the synthetic sample.")
     sample_seed: int = Field(default=7, description="Seed of the synthetic sample.")
     reports_dir: Path = Field(
-        default=PROJECT_ROOT / "reports", description="Where plots, models and HTML reports go."
+        # Computed from the (already validated) warehouse field: each warehouse gets its own
+        # folder, so a report built from one warehouse never overwrites another's.
+        # (pydantic does not call it when the warehouse itself failed validation.)
+        default_factory=lambda data: default_reports_dir(data["warehouse"]),
+        description="Where plots, models and HTML reports go "
+        "(default: <warehouse dir>/reports/<warehouse file name without .duckdb>/).",
     )
     dagster_home: Path = Field(
         default=PROJECT_ROOT / ".dagster_home",

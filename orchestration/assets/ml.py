@@ -104,10 +104,14 @@ family_assets: dict[str, dg.AssetsDefinition] = {name: _family_asset(f) for name
 )
 def ml_report(warehouse: WarehouseResource, ml: MLResource) -> dg.MaterializeResult:
     from ml.registry import latest_results
-    from ml.report import build_report
+    from ml.report import NoRunsYet, build_report
 
-    path = build_report(warehouse.path, ml.reports_dir)
     results = latest_results(warehouse.path)
+    try:
+        # Refuses an empty ml.* before writing anything: the last good report stays.
+        path = build_report(warehouse.path, ml.reports_dir, results=results)
+    except NoRunsYet as exc:
+        raise dg.Failure(str(exc)) from None  # expected: one line in the UI and the CLI, no traceback
     honest = [r for r in results if r.protocol == "honest" and not r.is_baseline
               and r.primary_metric in ("accuracy", "r2") and r.status == "succeeded"]
     lines = ["| family | task | model | protocol | metric | value | baseline |", "|---|---|---|---|---|---|---|"]
