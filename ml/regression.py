@@ -58,7 +58,7 @@ def _ols_fit(fits: dict):
         run.log_predictions(td.track_ids, fit.fittedvalues, actual=y, video_ids=td.video_ids, split="fit")
         name = f"{td.task.name}_summary"
         summary_path = ctx.figure_path(name, ext="txt")
-        summary_path.write_text(str(fit.summary()), encoding="utf-8")
+        plots.save_text(str(fit.summary()), summary_path)
         ctx.add_figure(name, summary_path, title=f"OLS summary: {td.task.target} ~ stream")
         fits[td.task.name] = (td, fit)
     return steps
