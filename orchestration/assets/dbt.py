@@ -12,6 +12,12 @@ from orchestration.resources import WarehouseResource
 DBT_OP = "tunehouse_dbt_assets"
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from all their history (after a new Kaggle load, or to
+    recompute video_growth built by an older version of the model)."""
+
+
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     """The dbt assets of `manifest` (parse first: `orchestration.dbt.ensure_manifest`)."""
 
@@ -24,9 +30,11 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         ),
     )
     def tunehouse_dbt_assets(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource,
+        warehouse: WarehouseResource,
     ):
         # The warehouse reaches the dbt process as a dbt variable (profiles.yml reads it).
-        yield from dbt.cli(["build", *warehouse_vars(warehouse.path)], context=context).stream()
+        args = ["build", *(["--full-refresh"] if config.full_refresh else []), *warehouse_vars(warehouse.path)]
+        yield from dbt.cli(args, context=context).stream()
 
     return tunehouse_dbt_assets

@@ -45,8 +45,14 @@ def ingest(
 
 
 @app.command()
-def build(warehouse: WarehouseOption = None, verbose: VerboseOption = False) -> None:
-    """dbt build: every staging and mart model, seeds, snapshots and their tests."""
+def build(
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models (video_growth, …) from all history.")
+    ] = False,
+    warehouse: WarehouseOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """dbt build: every staging, intermediate and mart model, seeds and their tests."""
     import time
 
     from orchestration.assets.dbt import DBT_OP
@@ -56,7 +62,8 @@ def build(warehouse: WarehouseOption = None, verbose: VerboseOption = False) -> 
     settings = command_settings(warehouse)
     log = new_log_path(settings.warehouse, "build")
     started = time.perf_counter()
-    outcome = run_job("dbt_build", settings, log_file=log, verbose=verbose)
+    config = {"ops": {DBT_OP: {"config": {"full_refresh": True}}}} if full_refresh else None
+    outcome = run_job("dbt_build", settings, config, log_file=log, verbose=verbose)
     typer.echo(
         f"built {len(outcome.assets_of(DBT_OP))} dbt assets in {settings.warehouse} "
         f"({time.perf_counter() - started:.1f}s)\n  log: {log}"

@@ -121,3 +121,18 @@ def test_analysis_lists_and_runs_the_dbt_analyses_read_only(built_warehouse):
     assert unknown.returncode == 1
     assert [line for line in unknown.stderr.splitlines() if line.strip()] == [
         f"error: no analysis 'no_such_analysis' in the manifest; known: {', '.join(list_analyses())}"]
+
+
+def test_build_full_refresh_rebuilds_incremental_models(built_warehouse):
+    """A row the incremental video_growth did not derive survives a plain build (it only
+    merges new snapshots) and is gone after `tunehouse build --full-refresh`."""
+    with duckdb.connect(str(built_warehouse)) as con:
+        con.execute("INSERT INTO marts.video_growth (snapshot_id, video_id, commit_seq) VALUES ('stray', 'x', 0)")
+    plain = tunehouse("build", "--warehouse", str(built_warehouse))
+    assert plain.returncode == 0, plain.stderr
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.video_growth WHERE snapshot_id = 'stray'").fetchone() == (1,)
+    full = tunehouse("build", "--full-refresh", "--warehouse", str(built_warehouse))
+    assert full.returncode == 0, full.stderr
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.video_growth WHERE snapshot_id = 'stray'").fetchone() == (0,)
