@@ -13,6 +13,10 @@ videos as (
     select * from {{ ref('dim_videos') }}
 ),
 
+track_groups as (
+    select track_id, track_group_id from {{ ref('int_track_groups') }}
+),
+
 latest_growth as (
     select video_id, views_per_day
     from (
@@ -44,6 +48,9 @@ latest_counts as (
 
 select
     tracks.track_id,
+    -- The track's group (artist, Spotify URI and video joined; int_track_groups): the
+    -- unit every honest ML split keeps whole.
+    track_groups.track_group_id,
     tracks.artist,
     tracks.track,
     tracks.album_type,
@@ -104,3 +111,4 @@ inner join dim on tracks.track_id = dim.track_id
 inner join latest_counts on tracks.track_id = latest_counts.track_id
 left join videos on tracks.video_id = videos.video_id
 left join latest_growth on tracks.video_id = latest_growth.video_id
+left join track_groups on tracks.track_id = track_groups.track_id
