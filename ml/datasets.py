@@ -19,7 +19,10 @@ Everything a model in ``ml/`` (and ``ml/deep/``) trains on comes from here:
 
   - ``replication``: the study's random hold-out (its ratio, ``random_state`` = seed), or
     the full data for the descriptive OLS fits;
-  - ``honest``: grouped K-fold CV by artist (no artist in both train and test of a fold),
+  - ``honest``: grouped K-fold CV by track group (``track_group_id`` of the mart: the
+    connected components of artist, Spotify URI and YouTube video, dbt model
+    ``int_track_groups``), so no artist, no Spotify track and no video is in both train
+    and test of a fold — not even as a collaboration listed under another artist;
     stratified for classification, with a spread over folds; a feature that leaks the
     target raises :class:`LeakyFeatureError`.
 
@@ -132,6 +135,8 @@ def _relation_exists(con, schema: str, name: str) -> bool:
 #: The dbt models ML reads, and nothing else.
 FEATURES_RELATION = ("marts", "track_features")
 DATA_VERSION_RELATION = ("staging", "stg_data_version")
+#: The mart's column honest splits group by (dbt model int_track_groups).
+GROUP_COLUMN = "track_group_id"
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,11 @@ def load_track_features(
                 )
         # DuckDB 2.0: a relation (con.sql) hands Arrow batches to Polars without copying.
         frame = con.sql("SELECT * FROM marts.track_features ORDER BY track_id").pl()
+        if GROUP_COLUMN not in frame.columns:
+            raise DatasetError(
+                f"marts.track_features has no column {GROUP_COLUMN} (built before track groups existed); "
+                "rebuild the dbt models (`tunehouse build`)"
+            )
         # fetchall: DuckDB 2.0 refuses new work while a result is unfinished.
         versions = con.execute(
             "SELECT kaggle_load_id, kaggle_file, kaggle_sha256, crawl_id, crawl_finished_at "
@@ -398,7 +408,8 @@ class TaskData:
     """Rows and arrays of one task under one protocol, ready for a model.
 
     ``X`` is unscaled (scale inside each fold with ``task.make_scaler()``); ``score`` is the
-    raw target column (continuous); use :meth:`y` for the target of a fold.
+    raw target column (continuous); use :meth:`y` for the target of a fold. ``groups`` are
+    the rows' track groups (what honest splits keep whole), ``artists`` their artists.
     """
 
     task: Task
@@ -412,6 +423,7 @@ class TaskData:
     track_ids: np.ndarray
     video_ids: np.ndarray
     version: DataVersion
+    artists: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -478,10 +490,11 @@ def prepare(
         frame=frame,
         X=np.ascontiguousarray(X),
         score=score,
-        groups=frame["artist"].to_numpy(),
+        groups=frame[GROUP_COLUMN].to_numpy(),
         track_ids=frame["track_id"].to_numpy(),
         video_ids=frame["video_id"].to_numpy(),
         version=data.version,
+        artists=frame["artist"].to_numpy(),
     )
 
 
@@ -531,8 +544,10 @@ def make_split(td: TaskData, seed: int, n_folds: int) -> Split:
 
     * replication: one random hold-out with the study's ratio (``random_state=seed``), or
       one "fold" with every row in train and none in test where the study fitted on all rows;
-    * honest: ``n_folds`` grouped folds by artist (StratifiedGroupKFold for labels), so no
-      artist is in both train and test of any fold.
+    * honest: ``n_folds`` grouped folds by track group (StratifiedGroupKFold for labels),
+      so no track group — hence no artist, Spotify URI or video — is in both train and
+      test of any fold. One large group (collaborations chain many artists together) makes
+      its fold's test set larger than the others'.
     """
     task = td.task
     if td.protocol is Protocol.REPLICATION:
@@ -546,7 +561,7 @@ def make_split(td: TaskData, seed: int, n_folds: int) -> Split:
                      description=f"replication: random {ratio}:{10 - ratio} hold-out, random_state={seed}")
     n_groups = len(np.unique(td.groups))
     if n_groups < 2:
-        raise DatasetError(f"task {task.name!r}: the honest protocol needs at least 2 artists, got {n_groups}")
+        raise DatasetError(f"task {task.name!r}: the honest protocol needs at least 2 track groups, got {n_groups}")
     k = min(n_folds, n_groups)
     if task.kind == "classification":
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -555,8 +570,12 @@ def make_split(td: TaskData, seed: int, n_folds: int) -> Split:
         splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
         it = splitter.split(td.X, groups=td.groups)
     folds = tuple(Fold(i, np.sort(tr), np.sort(te)) for i, (tr, te) in enumerate(it))
-    return Split(key=_split_key(td, "grouped_cv", seed, len(folds)), task=task.name, protocol=td.protocol,
-                 seed=seed, folds=folds, description=f"honest: {k}-fold CV grouped by artist, seed={seed}")
+    # "by_track_group" in the key: a split grouped by artist alone (before issue #11) has other
+    # rows per fold and must not be taken for this one in ml.splits.
+    return Split(key=_split_key(td, "grouped_cv_by_track_group", seed, len(folds)), task=task.name,
+                 protocol=td.protocol, seed=seed, folds=folds,
+                 description=f"honest: {k}-fold CV grouped by track group (artist, Spotify URI, video), "
+                             f"seed={seed}")
 
 
 def split_frame(td: TaskData, split: Split) -> pl.DataFrame:
@@ -573,7 +592,7 @@ def split_frame(td: TaskData, split: Split) -> pl.DataFrame:
                 "seed": split.seed,
                 "fold": fold.index,
                 "track_id": td.track_ids[idx].astype(np.int64),
-                "artist": td.groups[idx],
+                "artist": (td.artists if td.artists is not None else td.groups)[idx],
                 "role": role,
             }))
     return pl.concat(parts)

@@ -10,6 +10,11 @@ fitted on the fold's training rows only), predicts the fold's test rows and scor
 
 :func:`log_evaluation` writes all of it to a tracked run, predictions included, so a SQL
 user can recompute every metric from ``ml.predictions``.
+
+:func:`compare_with_baseline` scores the task's trivial baseline (majority class / mean of
+the training rows) on the very same folds and pairs it with the model
+(:mod:`ml.verdicts`); :func:`log_comparison` stores both (splits ``baseline_fold``,
+``baseline`` and ``vs_baseline``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -31,7 +37,8 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from ml.datasets import Protocol, Split, TaskData
+from ml import verdicts
+from ml.datasets import Fold, Protocol, Split, TaskData
 from ml.tracking import Run
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -132,18 +139,23 @@ def _score(kind, y, pred, score):
 def evaluate(
     td: TaskData,
     split: Split,
-    estimator_factory: Callable[[], object],
+    estimator_factory: Callable[[], object] | None = None,
     *,
     X: np.ndarray | None = None,
     scale: bool = True,
     parallel_folds: bool | None = None,
+    fold_factory: Callable[[Fold], object] | None = None,
 ) -> Evaluation:
     """Fit ``estimator_factory()`` on each fold's train rows and score its test rows.
 
     Label thresholds come from the fold's training rows under the honest protocol and from
     all rows under the replication protocol (what the study did). ``X`` overrides ``td.X``
-    (e.g. a feature subset for an ablation).
+    (e.g. a feature subset for an ablation). ``fold_factory(fold)`` instead of
+    ``estimator_factory()`` makes each fold's estimator from that fold (e.g. after a
+    selection on the fold's training rows only: nested selection).
     """
+    if (estimator_factory is None) == (fold_factory is None):
+        raise ValueError("give exactly one of estimator_factory, fold_factory")
     kind = td.task.kind
     X = td.X if X is None else X
     ev = Evaluation(kind=kind, protocol=td.protocol)
@@ -151,7 +163,7 @@ def evaluate(
     def run_fold(fold):
         reference = fold.train if td.protocol is Protocol.HONEST else None
         y = td.y(reference)
-        est = estimator_factory()
+        est = fold_factory(fold) if fold_factory is not None else estimator_factory()
         model = make_pipeline(td, est) if scale else est
         model.fit(X[fold.train], y[fold.train])
         pred = model.predict(X[fold.test])
@@ -175,7 +187,7 @@ def evaluate(
     # Single-threaded estimators (GB, SVM, KNN, linear) fit two folds at once on 2 cores; the
     # Cython/BLAS parts release the GIL. Multi-threaded ones (n_jobs > 1) go one by one.
     if parallel_folds is None:
-        parallel_folds = getattr(estimator_factory(), "n_jobs", None) in (None, 1)
+        parallel_folds = fold_factory is None and getattr(estimator_factory(), "n_jobs", None) in (None, 1)
     if parallel_folds and len(split.folds) > 1:
         # One BLAS thread per fold: the same summation order on every run keeps results
         # bit-identical (distance ties in KNN otherwise break differently between runs).
@@ -206,3 +218,65 @@ def log_evaluation(run: Run, td: TaskData, ev: Evaluation, *, predictions: bool 
             split="test" if len(ev.folds) == 1 else "oof",
             fold=None if len(ev.folds) == 1 else f.index,
         )
+
+
+# --------------------------------------------------------------------------- the trivial baseline
+
+#: The metric a verdict is about, per kind of task (the report's headline metric).
+PRIMARY_METRIC = {"classification": "accuracy", "regression": "r2"}
+
+
+def baseline_factory(kind: str) -> Callable[[], object]:
+    """The trivial baseline of a kind of task: the training rows' majority class or mean."""
+    if kind == "classification":
+        return lambda: DummyClassifier(strategy="most_frequent")
+    if kind == "regression":
+        return lambda: DummyRegressor(strategy="mean")
+    raise ValueError(f"no trivial baseline for a {kind} task")
+
+
+def comparison_scope(td: TaskData, split: Split) -> str:
+    """Which rows a comparison is on, in words (shown beside every verdict)."""
+    if split.is_cv:
+        return f"{len(split.folds)} grouped CV folds"
+    if td.protocol is Protocol.HONEST:
+        return f"fold {split.folds[0].index} only (the one fold this run was scored on), track groups as units"
+    return "the replication hold-out, rows as units"
+
+
+def compare_with_baseline(td: TaskData, split: Split, ev: Evaluation) -> tuple[Evaluation, verdicts.Comparison]:
+    """Score the trivial baseline on the same folds as ``ev`` and pair the two (:mod:`ml.verdicts`).
+
+    Several folds: paired over folds (Nadeau–Bengio SE); one honest fold: paired over its test
+    rows, clustered by track group; the replication hold-out: paired over its rows.
+    """
+    base = evaluate(td, split, baseline_factory(ev.kind), scale=False, parallel_folds=False)
+    metric = PRIMARY_METRIC[ev.kind]
+    scope = comparison_scope(td, split)
+    if len(ev.folds) > 1:
+        sizes = {f.index: (len(f.train), len(f.test)) for f in split.folds}
+        comparison = verdicts.compare_folds(
+            metric, [f.metrics[metric] for f in ev.folds], [f.metrics[metric] for f in base.folds],
+            n_train=[sizes[f.index][0] for f in ev.folds], n_test=[sizes[f.index][1] for f in ev.folds],
+            scope=scope)
+    else:
+        (fold,), (base_fold,) = ev.folds, base.folds
+        honest = td.protocol is Protocol.HONEST
+        units = td.groups[fold.test_rows] if honest else np.arange(len(fold.test_rows))
+        comparison = verdicts.compare_rows(ev.kind, fold.actual, fold.prediction, base_fold.prediction, units,
+                                           scope=scope, units="track groups" if honest else "rows")
+    return base, comparison
+
+
+def log_comparison(run: Run, comparison: verdicts.Comparison, baseline: Evaluation | None = None) -> None:
+    """The baseline's scores (``baseline_fold`` per fold, ``baseline`` overall) and the paired
+    comparison (split ``vs_baseline``) into the run."""
+    if baseline is not None:
+        if len(baseline.folds) > 1:
+            for f in baseline.folds:
+                run.log_metrics(f.metrics, split="baseline_fold", step=f.index)
+            run.log_metrics(baseline.summary()["cv_mean"], split="baseline")
+        else:
+            run.log_metrics(baseline.folds[0].metrics, split="baseline")
+    for name, value, note in comparison.to_metrics():
+        run.log_metric(name, value, split=verdicts.SPLIT, note=note)

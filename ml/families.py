@@ -45,10 +45,27 @@ class Family:
     def job(self) -> str:
         return f"ml_{self.name}"
 
+    @property
+    def compared_models(self) -> tuple[str, ...]:
+        """Its models whose honest runs get a verdict against their baseline (and an asset check)."""
+        return tuple(m for m in self.models if m not in BASELINE_MODELS and m not in UNCOMPARED_MODELS)
+
     def load(self) -> FamilyEntry:
         """Import the family's code and return its ``train(warehouse, data, options)``."""
         module, _, function = self.entry.partition(":")
         return getattr(importlib.import_module(module), function)
+
+
+#: The trivial baselines: runs of their own, never verdict-checked themselves.
+BASELINE_MODELS: tuple[str, ...] = ("majority_class", "mean_predictor")
+
+#: Models with no held-out score to compare with a baseline, and why (no asset check, the
+#: report says why instead of giving a verdict).
+UNCOMPARED_MODELS: dict[str, str] = {
+    "exploration": "descriptive figures, no model",
+    "kmeans": "fitted and scored on every row: its silhouette is in-sample",
+    "dbscan": "fitted and scored on every row: its silhouette is in-sample",
+}
 
 
 _CLASSICAL = frozenset({"scikit-learn", "duckdb"})

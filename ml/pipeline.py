@@ -14,8 +14,12 @@ steps every run shares, in this order:
    so every run, skipped or not, has the split it would have used on record;
 6. the family's model-specific ``steps(ctx)``; for supervised models
    :meth:`Pipeline.supervised` supplies them: the estimator factory (or a tuner that
-   searches on the split's training rows first), :func:`ml.evaluation.evaluate`,
-   :func:`ml.evaluation.log_evaluation` and the caller's ``after(ctx, evaluation)``;
+   searches on the split's training rows first, or a per-fold factory for a nested
+   selection), :func:`ml.evaluation.evaluate`, :func:`ml.evaluation.log_evaluation`, the
+   paired comparison with the task's trivial baseline on the same folds
+   (:func:`ml.evaluation.compare_with_baseline`: splits ``baseline_fold``, ``baseline``,
+   ``vs_baseline``; :mod:`ml.verdicts` decides from it) and the caller's
+   ``after(ctx, evaluation)``;
 7. the :class:`~ml.results.RunSummary` of the finished run, collected in the family's
    :class:`~ml.results.FamilyResult`.
 
@@ -24,7 +28,9 @@ classification ``accuracy, precision, recall, f1, roc_auc``; regression ``r2, rm
 nrmse, mae``; clustering ``silhouette, inertia, noise_share``; split ``test`` (hold-out),
 ``cv_mean``/``cv_std``/``cv_fold`` (grouped CV), ``full`` (fit on all rows), ``model``
 (properties of the fitted model: importances, SHAP), ``published`` (the study's figure);
-trivial baselines are runs of their own (``majority_class`` / ``mean_predictor``).
+trivial baselines are runs of their own (``majority_class`` / ``mean_predictor``) and are
+also scored inside every other supervised run on its own folds, which is what its verdict
+compares against.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np
 
 from ml import plots, study
 from ml.datasets import (
+    Fold,
     LeakyFeatureError,
     Protocol,
     Split,
@@ -48,7 +55,8 @@ from ml.datasets import (
     prepare,
     split_frame,
 )
-from ml.evaluation import Evaluation, evaluate, log_evaluation
+from ml.evaluation import Evaluation, compare_with_baseline, evaluate, log_comparison, log_evaluation
+from ml.families import BASELINE_MODELS
 from ml.options import TrainOptions
 from ml.results import FamilyResult, RunSummary
 from ml.tracking import Run, attach_artifact, save_split, tracked_run
@@ -127,14 +135,14 @@ class Pipeline:
         params: Mapping | None = None,
         features: Sequence[str] | None = None,
         all_rows: str | None = None,
-        restrict_split: Callable[[Split], Split] | None = None,
+        restrict_split: Callable[[Split, TaskData], Split] | None = None,
         skip_reason: str | None = None,
     ) -> RunSummary:
         """One tracked run: the shared steps (module docstring), then ``steps(ctx)``.
 
         ``all_rows`` (the reason, e.g. "no target; k chosen by silhouette") fits on every
-        row instead of the protocol's split; ``restrict_split`` narrows the split (e.g. to
-        the fold a tuner searched on).
+        row instead of the protocol's split; ``restrict_split(split, td)`` narrows the split
+        (e.g. to the fold a tuner searches and is scored on).
         """
         protocol = Protocol(protocol)
         started = time.perf_counter()
@@ -158,7 +166,7 @@ class Pipeline:
             split = (all_rows_split(td, options.seed, all_rows) if all_rows
                      else make_split(td, seed=options.seed, n_folds=options.cv_folds))
             if restrict_split is not None:
-                split = restrict_split(split)
+                split = restrict_split(split, td)
             run.split_key = split.key
             run.params.update(features=list(td.features), dropped_features=td.dropped_features,
                               split=split.description, rows=td.n)
@@ -186,12 +194,13 @@ class Pipeline:
         *,
         factory: Factory | None = None,
         tuner: Callable[[RunContext], Factory] | None = None,
+        fold_factory: Callable[[RunContext, Fold], object] | None = None,
         params: Mapping | None = None,
         features: Sequence[str] | None = None,
         matrix: Callable[[TaskData], tuple[np.ndarray, list[str]]] | None = None,
         scale: bool = True,
         parallel_folds: bool | None = None,
-        restrict_split: Callable[[Split], Split] | None = None,
+        restrict_split: Callable[[Split, TaskData], Split] | None = None,
         skip_reason: str | None = None,
         after: Callable[[RunContext, Evaluation], None] | None = None,
     ) -> RunSummary:
@@ -199,12 +208,14 @@ class Pipeline:
 
         ``factory()`` makes a fresh estimator per fold; ``tuner(ctx)`` instead searches
         on the split's training rows first and returns the factory (its time is
-        ``params.tune_seconds``). ``matrix(td)`` widens the feature matrix (→ X, names);
+        ``params.tune_seconds``); ``fold_factory(ctx, fold)`` makes each fold's estimator
+        from that fold's training rows alone (a nested selection; its time is part of
+        ``params.fit_seconds``). ``matrix(td)`` widens the feature matrix (→ X, names);
         ``scale=False`` leaves scaling to the estimator; ``after(ctx, evaluation)`` adds
         the model's figures and extra metrics.
         """
-        if (factory is None) == (tuner is None):
-            raise ValueError("give exactly one of factory, tuner")
+        if sum(x is not None for x in (factory, tuner, fold_factory)) != 1:
+            raise ValueError("give exactly one of factory, tuner, fold_factory")
 
         def steps(ctx: RunContext) -> None:
             make = factory
@@ -217,9 +228,14 @@ class Pipeline:
                 X, names = matrix(ctx.td)
                 ctx.run.params["features"] = list(names)
             t0 = time.perf_counter()
-            ev = evaluate(ctx.td, ctx.split, make, X=X, scale=scale, parallel_folds=parallel_folds)
+            per_fold = None if fold_factory is None else (lambda fold: fold_factory(ctx, fold))
+            ev = evaluate(ctx.td, ctx.split, make, X=X, scale=scale, parallel_folds=parallel_folds,
+                          fold_factory=per_fold)
             ctx.run.params["fit_seconds"] = round(time.perf_counter() - t0, 3)
             log_evaluation(ctx.run, ctx.td, ev)
+            if model not in BASELINE_MODELS:
+                baseline, comparison = compare_with_baseline(ctx.td, ctx.split, ev)
+                log_comparison(ctx.run, comparison, baseline)
             if after is not None:
                 after(ctx, ev)
 

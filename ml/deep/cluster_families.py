@@ -22,11 +22,13 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
+from ml import verdicts
 from ml.datasets import Protocol, TrackData
 from ml.deep import figures
 from ml.deep.autoencoders import AutoencoderKMeans, VAEKMeans
 from ml.deep.budget import DeepBudget
 from ml.deep.device import configure_torch_threads
+from ml.evaluation import log_comparison
 from ml.options import TrainOptions
 from ml.pipeline import Pipeline, RunContext
 from ml.results import FamilyResult
@@ -122,6 +124,11 @@ def _fit_folds(ctx: RunContext, model: str, kind: str, budget: DeepBudget, histo
         values = np.array([s[name] for s in per_fold], dtype=float)
         run.log_metric(name, float(np.nanmean(values)), split="cv_mean")
         run.log_metric(name, float(np.nanstd(values)), split="cv_std")
+    # The verdict's evidence: held-out silhouette vs random labels, paired by fold.
+    log_comparison(run, verdicts.compare_folds(
+        "silhouette", [s["silhouette"] for s in per_fold], [s["silhouette_random_labels"] for s in per_fold],
+        n_train=[len(f.train) for f in ctx.split.folds], n_test=[len(f.test) for f in ctx.split.folds],
+        scope=f"{len(per_fold)} grouped CV folds (held-out tracks; baseline: random labels)"))
     return fit_seconds, row_epochs
 
 

@@ -177,3 +177,54 @@ def test_label_threshold_comes_from_training_rows_under_honest():
     assert td.threshold(train) == pytest.approx(15.0)
     assert td.y(train).tolist() == [0, 0, 1, 1, 1, 1]
     assert td.y().tolist() == [0, 0, 0, 1, 1, 1]  # the study's all-row mean (25)
+
+
+def test_track_groups_are_the_components_of_artist_uri_and_video(built_warehouse):
+    """marts.track_features.track_group_id (dbt: int_track_groups) against scipy's connected components
+    of the graph whose edges join rows with the same artist, Spotify URI or video."""
+    import duckdb
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    rows = con.execute("""SELECT t.track_id, t.artist, t.spotify_uri, t.video_id, f.track_group_id
+                          FROM staging.stg_tracks t JOIN marts.track_features f USING (track_id)
+                          ORDER BY t.track_id""").fetchall()
+    con.close()
+    n = len(rows)
+    edges = []
+    for column in (1, 2, 3):
+        first: dict = {}
+        for i, row in enumerate(rows):
+            if row[column] is not None:
+                edges.append((first.setdefault(row[column], i), i))
+    a, b = zip(*edges, strict=True)
+    _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    smallest = {}
+    for i, row in enumerate(rows):
+        smallest[label[i]] = min(smallest.get(label[i], row[0]), row[0])
+    assert [row[4] for row in rows] == [smallest[label[i]] for i in range(n)]
+    # The sample has collaborations: some group spans several artists (else the test proves little).
+    artists_per_group: dict = {}
+    for row in rows:
+        artists_per_group.setdefault(row[4], set()).add(row[1])
+    assert max(len(v) for v in artists_per_group.values()) > 1
+
+
+def test_honest_rows_carry_their_track_groups_and_artists(built_warehouse):
+    data = load_track_features(built_warehouse)
+    td = prepare("stream_gap_label", Protocol.HONEST, data)
+    frame = td.frame
+    assert (td.groups == frame["track_group_id"].to_numpy()).all()
+    assert (td.artists == frame["artist"].to_numpy()).all()
+    assert make_split(td, seed=1, n_folds=3).description.startswith("honest: 3-fold CV grouped by track group")
+
+
+def test_a_mart_without_track_groups_is_a_one_line_error(built_warehouse):
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse))
+    con.execute("ALTER TABLE marts.track_features DROP COLUMN track_group_id")
+    con.close()
+    with pytest.raises(DatasetError, match=r"no column track_group_id .*rebuild the dbt models \(`tunehouse build`\)"):
+        load_track_features(built_warehouse)

@@ -138,13 +138,22 @@ def test_classification_metrics_match_stored_predictions(sql):
                 assert _metric(sql, run_id, "roc_auc", split, step) == pytest.approx(_auc(actual, prob), rel=1e-9)
 
 
-def test_honest_splits_never_share_an_artist(sql):
-    overlaps = sql("""
-        SELECT split_key, fold, artist FROM ml.splits WHERE protocol = 'honest'
-        GROUP BY ALL HAVING count(DISTINCT role) > 1""")
-    assert overlaps == []
+def test_no_uri_video_or_artist_is_on_both_sides_of_any_honest_split(trained, sql):
+    import duckdb
+
+    from tests.ml._splits import CHECKED_FOLDS, OVERLAPS, artist_grouped_overlaps
+
+    assert sql(OVERLAPS) == []
+    assert sql(CHECKED_FOLDS)[0][0] >= 15  # every honest split of the suite, 3 folds each
     assert sql("SELECT count(DISTINCT split_key) FROM ml.splits WHERE protocol = 'honest'")[0][0] >= 5
     assert sql("SELECT max(fold) FROM ml.splits WHERE protocol = 'honest'")[0][0] == 2  # 3 folds in tests
+    # Not vacuous: grouping the same rows by artist alone (the protocol before track groups)
+    # puts copies of a Spotify track or a video on both sides.
+    con = duckdb.connect(str(trained[0]), read_only=True)
+    try:
+        assert artist_grouped_overlaps(con) > 0
+    finally:
+        con.close()
     # ... and every out-of-fold prediction was made for a track in that fold's test rows.
     stray = sql("""
         SELECT count(*) FROM ml.predictions p JOIN ml.runs r USING (run_id)
@@ -156,6 +165,80 @@ def test_honest_splits_never_share_an_artist(sql):
     assert sql("""
         SELECT count(*) FROM (SELECT split_key, artist FROM ml.splits WHERE protocol = 'replication'
                               GROUP BY ALL HAVING count(DISTINCT role) > 1)""")[0][0] > 0
+
+
+def test_every_compared_run_stores_its_baseline_on_the_same_folds(sql):
+    """The paired comparison recomputed here from ml.metrics and ml.splits (Nadeau–Bengio SE)."""
+    runs = sql("""SELECT run_id, task, model, split_key FROM ml.runs WHERE protocol = 'honest' AND status = 'succeeded'
+                  AND family IN ('regression', 'classification') AND model NOT IN ('majority_class', 'mean_predictor')""")
+    assert len(runs) >= 9
+    for run_id, task, model, split_key in runs:
+        metric = "accuracy" if task == "stream_gap_label" else "r2"
+        folds = sql("SELECT step, value FROM ml.metrics WHERE run_id = ? AND split = 'cv_fold' AND metric = ? "
+                    "ORDER BY step", [run_id, metric])
+        base = sql("SELECT step, value FROM ml.metrics WHERE run_id = ? AND split = 'baseline_fold' AND metric = ? "
+                   "ORDER BY step", [run_id, metric])
+        sizes = dict(((f, role), n) for f, role, n in sql(
+            "SELECT fold, role, count(*) FROM ml.splits WHERE split_key = ? GROUP BY ALL", [split_key]))
+        assert [s for s, _ in folds] == [s for s, _ in base] == [0, 1, 2], (task, model)
+        d = np.array([m for _, m in folds]) - np.array([b for _, b in base])
+        ratio = np.mean([sizes[(f, "test")] / sizes[(f, "train")] for f in range(3)])
+        stored = dict(sql("SELECT metric, value FROM ml.metrics WHERE run_id = ? AND split = 'vs_baseline'", [run_id]))
+        assert stored["difference"] == pytest.approx(d.mean(), abs=1e-12), (task, model)
+        assert stored["standard_error"] == pytest.approx(math.sqrt((1 / 3 + ratio) * d.var(ddof=1)), rel=1e-9,
+                                                         abs=1e-15), (task, model)
+        assert (stored["df"], stored["n_units"]) == (2, 3)
+    # The baseline inside a run is the baseline run's own per-fold score: the same folds.
+    (rf,) = sql("SELECT run_id FROM ml.runs WHERE model = 'random_forest' AND protocol = 'honest'")[0]
+    (majority,) = sql("SELECT run_id FROM ml.runs WHERE model = 'majority_class' AND protocol = 'honest' "
+                      "AND task = 'stream_gap_label'")[0]
+    inside = sql("SELECT step, value FROM ml.metrics WHERE run_id = ? AND split = 'baseline_fold' "
+                 "AND metric = 'accuracy' ORDER BY step", [rf])
+    own = sql("SELECT step, value FROM ml.metrics WHERE run_id = ? AND split = 'cv_fold' AND metric = 'accuracy' "
+              "ORDER BY step", [majority])
+    assert inside == own
+
+
+def test_honest_knn_selects_on_inner_folds_and_shows_the_study_configuration(sql):
+    """Each outer fold's prediction is a plain KNN with the (ablation, K) that fold selected,
+    fitted on that fold's training rows only; the study's K=7 configuration sits beside it."""
+    import json
+
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.preprocessing import MinMaxScaler
+
+    from ml.study import KNN_ABLATION, ablation_label
+
+    (run_id, params, split_key), = sql("SELECT run_id, CAST(params AS VARCHAR), split_key FROM ml.runs "
+                                       "WHERE model = 'knn_regression' AND protocol = 'honest'")
+    params = json.loads(params)
+    assert "nested" in params["selection"]
+    assert params["study_config"] == {"ablation": "without danceability/key/instrumentalness/tempo", "k": 7}
+    picks = {p["fold"]: p for p in params["selected"]}
+    assert sorted(picks) == [0, 1, 2]
+    removed = {ablation_label(r): r for r in KNN_ABLATION}
+    features = [f for f in params["features"]]
+    cols = ", ".join(f"CAST(f.{c} AS DOUBLE)" for c in features)
+    for fold, pick in picks.items():
+        assert 1 <= pick["k"] <= 50 and pick["ablation"] in removed
+        keep = [i for i, c in enumerate(features) if c not in removed[pick["ablation"]]]
+        data = {role: sql(f"SELECT f.track_id, {cols}, CAST(f.view_count AS DOUBLE) FROM ml.splits s "
+                          "JOIN marts.track_features f USING (track_id) WHERE s.split_key = ? AND s.fold = ? "
+                          "AND s.role = ? ORDER BY f.track_id", [split_key, fold, role]) for role in ("train", "test")}
+        Xtr = np.array([r[1:-1] for r in data["train"]])[:, keep]
+        ytr = np.array([r[-1] for r in data["train"]])
+        Xte = np.array([r[1:-1] for r in data["test"]])[:, keep]
+        scaler = MinMaxScaler().fit(Xtr)
+        expected = KNeighborsRegressor(n_neighbors=pick["k"], algorithm="brute").fit(
+            scaler.transform(Xtr), ytr).predict(scaler.transform(Xte))
+        stored = sql("SELECT prediction FROM ml.predictions WHERE run_id = ? AND fold = ? ORDER BY track_id",
+                     [run_id, fold])
+        assert np.allclose([p for (p,) in stored], expected, rtol=1e-9)
+    beside = dict(sql("SELECT metric, value FROM ml.metrics WHERE run_id = ? AND split = 'study_config'", [run_id]))
+    assert set(beside) == {"r2", "nrmse"}
+    replication = sql("SELECT CAST(params AS VARCHAR) FROM ml.runs WHERE model = 'knn_regression' "
+                      "AND protocol = 'replication'")[0][0]
+    assert "selection on the scoring data" in json.loads(replication)["selection"]
 
 
 def test_leaky_variant_is_skipped_with_its_reason(sql):
@@ -178,24 +261,55 @@ def test_track_clusters_label_every_clustered_track(sql):
     assert [s for (s,) in curve] == list(range(2, 11))
 
 
-def test_figures_exist_and_report_links_them(trained, sql):
+def test_figures_exist_and_the_report_embeds_them(trained, sql):
+    from pathlib import Path
+
     from ml.report import build_report
+    from tests.ml._report_html import parse
 
     path, reports, _ = trained
     artifacts = sql("SELECT name, path FROM ml.artifacts")
     names = {n for n, _ in artifacts}
     for expected in ("kmeans_elbow", "dbscan_k_distance", "kmeans_pca", "kmeans_tsne", "kmeans_profiles",
-                     "correlation_heatmap", "stream_vs_views", "ols_fits", "knn_ablation",
+                     "correlation_heatmap", "stream_vs_views", "stream_vs_views_static", "ols_fits", "knn_ablation",
                      "stream_gap_label_random_forest_confusion", "random_forest_importances", "xgboost_shap",
                      "random_forest_grid_scores", "xgboost_optuna_history"):
         assert expected in names, expected
-    from pathlib import Path
     assert all(Path(p).exists() and Path(p).stat().st_size > 0 for _, p in artifacts)
-    page = build_report(path, reports).read_text(encoding="utf-8")
-    assert "0.7646" in page and "0.5679" in page  # the study's figures beside ours
-    assert "kmeans_elbow.png" in page and "stream_vs_views.html" in page
-    assert page.count("<tr>") - 1 == sql("SELECT count(*) FROM (SELECT DISTINCT family, task, model, protocol "
-                                     "FROM ml.runs WHERE status <> 'running')")[0][0]
+    page_text = build_report(path, reports).read_text(encoding="utf-8")
+    page = parse(page_text)
+    # Self-contained: every image is inside the page; only the interactive figure is a file.
+    pngs = {p for n, p in artifacts if p.endswith(".png")}
+    assert len(page.images) >= len(pngs) > 20
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert [h for h in page.links if not h.startswith("#")] and all(h.endswith(".html") for h in page.links)
+    # Baselines are columns beside their model, never rows; every other model is one row per protocol.
+    honest, replication = page.rows("honest"), page.rows("replication")
+    shown = [(r["task"], r["model"].split()[0]) for r in honest + replication]
+    assert not [m for _, m in shown if m in ("majority_class", "mean_predictor")]
+    expected_rows = sql("""SELECT count(*) FROM (SELECT DISTINCT family, task, model, protocol FROM ml.runs
+                           WHERE status <> 'running' AND model NOT IN ('majority_class', 'mean_predictor', 'exploration'))""")
+    assert len(shown) == expected_rows[0][0]
+    assert all("trivial baseline (same rows)" in r for r in (honest[0], replication[0]))
+    # The study's figures beside ours, each difference with its reason.
+    rf = next(r for r in replication if r["model"].startswith("random_forest ") and r["task"] == "stream_gap_label")
+    assert "0.7646" in rf["study's figure"] and "different rows" in rf["ours − study's: why"]
+    assert "leaks the label via stream" in rf["leak"]
+    ols = next(r for r in replication if r["task"] == "ols_like_count")
+    assert ols["leak"] == ""  # stream does not leak a like count
+    # Per-task n and test size; captions; a summary on top.
+    assert all(r["rows"].startswith("n = ") for r in honest + replication)
+    assert any(c.startswith("What to conclude:") for c in page.captions)
+    assert "Honest protocol:" in page.summary and "Rule:" in page.summary
+    # Degenerate results called out: DBSCAN finds one cluster on the sample at both eps; K-Means
+    # silhouettes are in-sample.
+    by_model = {(r["model"].split()[0], p): r for p, rows in (("honest", honest), ("replication", replication))
+                for r in rows}
+    for protocol in ("honest", "replication"):
+        assert "degenerate: DBSCAN finds 1 cluster" in by_model[("dbscan", protocol)]["notes"]
+        assert "in-sample" in by_model[("kmeans", protocol)]["notes"]
+        assert by_model[("kmeans", protocol)]["verdict"].startswith("not compared")
+    assert "DBSCAN finds 1 cluster" in page.summary
 
 
 def test_shap_is_timed_on_the_whole_test_set(sql):
