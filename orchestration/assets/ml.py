@@ -9,6 +9,13 @@ Each family asset reads marts/track_features, trains under the selected protocol
 (tracked in ml.*) and puts its runs into metadata: `runs` is `FamilyResult.to_records()`
 (the JSON list the CLI reads), plus one float per run metric (the UI plots them across
 materializations), one status per run and the figures as paths.
+
+Each family asset also carries one asset check per model it compares with a baseline
+(`<model>_beats_baseline`, `Family.compared_models`), evaluated in the same step from the
+latest honest runs in ml.* (`ml.registry.model_check`, which applies the one rule of
+`ml.verdicts`). Severity WARN: a model that does not beat its baseline is a finding about
+the data (the run itself is sound, and the report must still build), not a broken pipeline;
+the check turns it into a visible warning on the asset instead of a number one has to read.
 """
 
 import math
@@ -56,6 +63,49 @@ def family_metadata(result: FamilyResult) -> dict[str, dg.MetadataValue]:
     return meta
 
 
+def check_name(model: str) -> str:
+    return f"{model}_beats_baseline"
+
+
+def check_specs(family: Family) -> list[dg.AssetCheckSpec]:
+    """One check per model the family compares with a trivial baseline."""
+    return [
+        dg.AssetCheckSpec(
+            name=check_name(model), asset=family_key(family.name),
+            description=f"{model}'s latest honest runs detectably beat their trivial baseline on the same rows "
+                        "(one-sided paired t-test at 5 %, ml.verdicts); WARN otherwise.",
+        )
+        for model in family.compared_models
+    ]
+
+
+def check_results(family: Family, warehouse) -> list[dg.AssetCheckResult]:
+    """The family's checks from the latest honest runs in ml.* (ml.registry.model_check)."""
+    from ml.registry import latest_results, model_check
+
+    results = latest_results(warehouse)
+    out = []
+    for model in family.compared_models:
+        check = model_check(results, family.name, model)
+        meta: dict[str, dg.MetadataValue] = {"verdicts": dg.MetadataValue.md(
+            "\n".join(f"- {line}" for line in check.description.splitlines()))}
+        for r in check.runs:
+            v = r.verdict
+            meta[f"{r.task}/verdict"] = dg.MetadataValue.text(v.label)
+            meta[f"{r.task}/run_id"] = dg.MetadataValue.text(r.run_id)
+            if v.comparison is not None:
+                for name, value in (("difference", v.comparison.difference), ("standard_error", v.comparison.standard_error),
+                                    ("model", v.comparison.model), ("baseline", v.comparison.baseline),
+                                    ("p_value", v.p_value)):
+                    if value is not None and math.isfinite(value):
+                        meta[f"{r.task}/{name}"] = dg.MetadataValue.float(float(value))
+        out.append(dg.AssetCheckResult(
+            check_name=check_name(model), asset_key=family_key(family.name), passed=check.passed,
+            severity=dg.AssetCheckSeverity.WARN, description=check.description[:1000], metadata=meta,
+        ))
+    return out
+
+
 def _family_asset(family: Family) -> dg.AssetsDefinition:
     @dg.asset(
         key=family_key(family.name),
@@ -64,6 +114,7 @@ def _family_asset(family: Family) -> dg.AssetsDefinition:
         kinds=set(family.kinds),
         tags={"suite": family.suite},
         description=family.description,
+        check_specs=check_specs(family),
     )
     def _asset(
         context: dg.AssetExecutionContext, config: FamilyConfig, warehouse: WarehouseResource, ml: MLResource
@@ -85,7 +136,7 @@ def _family_asset(family: Family) -> dg.AssetsDefinition:
             if run.status != "succeeded":
                 context.log.warning(f"{run.key}: {run.status_text}")
         context.log.info(f"{family.name}: {len(result.runs)} runs in {result.seconds:.1f}s")
-        return dg.MaterializeResult(metadata=family_metadata(result))
+        return dg.MaterializeResult(metadata=family_metadata(result), check_results=check_results(family, warehouse.path))
 
     return _asset
 
@@ -99,8 +150,9 @@ family_assets: dict[str, dg.AssetsDefinition] = {name: _family_asset(f) for name
     deps=[family_key(name) for name in FAMILIES],
     group_name=GROUP,
     kinds={"html"},
-    description="One HTML page: every model × protocol, its trivial baseline, the study's published "
-    "figure and this run's figures side by side (read from ml.*).",
+    description="One self-contained HTML page: every model × protocol beside its trivial baseline on the same "
+    "rows with the verdict of the one rule (ml.verdicts), the study's published figure with why ours differs, "
+    "and the figures with captions (read from ml.*).",
 )
 def ml_report(warehouse: WarehouseResource, ml: MLResource) -> dg.MaterializeResult:
     from ml.registry import latest_results
@@ -114,18 +166,25 @@ def ml_report(warehouse: WarehouseResource, ml: MLResource) -> dg.MaterializeRes
         raise dg.Failure(str(exc)) from None  # expected: one line in the UI and the CLI, no traceback
     honest = [r for r in results if r.protocol == "honest" and not r.is_baseline
               and r.primary_metric in ("accuracy", "r2") and r.status == "succeeded"]
-    lines = ["| family | task | model | protocol | metric | value | baseline |", "|---|---|---|---|---|---|---|"]
+    lines = ["| family | task | model | protocol | metric | value | baseline | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
+        if r.is_baseline:  # beside its model (the baseline column), not a row of its own
+            continue
         _split, value, _std = r.headline()
         base = r.baseline_value()
         lines.append(
             f"| {r.family} | {r.task or ''} | {r.model} | {r.protocol} | {r.primary_metric or ''} | "
-            f"{'' if value is None else f'{value:.4f}'} | {'' if base is None else f'{base:.4f}'} |")
+            f"{'' if value is None else f'{value:.4f}'} | {'' if base is None else f'{base:.4f}'} | "
+            f"{r.verdict.label} |")
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(path)),
         "results": dg.MetadataValue.md("\n".join(lines)),
         "runs_shown": dg.MetadataValue.int(len(results)),
+        # By the one rule (ml.verdicts): a detectable difference on the same rows, not any positive one.
         "honest_models_beating_baseline": dg.MetadataValue.int(sum(1 for r in honest if r.beats_baseline())),
+        "honest_models_no_detectable_difference": dg.MetadataValue.int(
+            sum(1 for r in honest if r.verdict.label == "no detectable difference")),
         "honest_models": dg.MetadataValue.int(len(honest)),
     })
 
