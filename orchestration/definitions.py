@@ -38,6 +38,7 @@ def build_resources(settings: Settings, youtube_api_key: str | None = None) -> d
             base_url=settings.youtube_base_url,
             daily_budget=settings.crawl_daily_budget,
             concurrency=settings.crawl_concurrency,
+            max_not_found_jump=settings.crawl_max_not_found_jump,
         ),
         "ml": MLResource(
             reports_dir=str(settings.reports_dir),

@@ -80,6 +80,9 @@ class YouTubeApiResource(dg.ConfigurableResource):
     )
     daily_budget: int = Field(default=10_000, description="Quota units crawls may spend per API day (Pacific).")
     concurrency: int = Field(default=4, description="videos.list calls in flight.")
+    max_not_found_jump: float = Field(
+        default=0.05, description="Rise of the not-found share over the previous published crawl that rejects a crawl."
+    )
 
     def crawl_options(
         self, *, base_url: str | None = None, daily_budget: int | None = None, concurrency: int | None = None,
@@ -93,6 +96,7 @@ class YouTubeApiResource(dg.ConfigurableResource):
             daily_budget=daily_budget or self.daily_budget,
             concurrency=concurrency or self.concurrency,
             fresh=fresh,
+            max_not_found_jump=self.max_not_found_jump,
         )
 
 

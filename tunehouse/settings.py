@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Quota units a crawl may spend per API day (Pacific)."
     )
     crawl_concurrency: int = Field(default=4, ge=1, le=32, description="Requests in flight.")
+    crawl_max_not_found_jump: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="How far a crawl's not-found share (of its videos) may rise above the previous published "
+        "crawl's before its audit rejects it (0.05 = 5 points): a wave of 'deleted' videos is an API fault.",
+    )
 
 
 def load_settings(**overrides) -> Settings:

@@ -1,7 +1,10 @@
 """What a videos.list response means, classified the way the real API answers.
 
 - 200: the videos found; requested ids missing from `items` are deleted, private or
-  unknown (the API has no 404 for them).
+  unknown (the API has no 404 for them: it answers `items: []`). A 200 whose body is not
+  that shape (not JSON, cut short, no `items`, `items: null`, an item without a string
+  id, a count that is not a non-negative integer) is malformed: retried like an outage,
+  never read as "not found".
 - 403 quotaExceeded / dailyLimitExceeded: the project's daily quota is spent; stop.
 - 403 or 429 rateLimitExceeded / userRateLimitExceeded, and any 5xx: transient; retry.
 - 400 keyInvalid, or details[].reason API_KEY_INVALID: the key is wrong; fail at once.
@@ -134,42 +137,72 @@ def classify_error(status: int, body: Any, retry_after_s: float | None = None) -
     return YouTubeApiError(kind, text, status=status, reason=shown, retry_after_s=retry_after_s)
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _malformed(message: str) -> YouTubeApiError:
+    return YouTubeApiError(ErrorKind.MALFORMED, f"malformed videos.list answer: {message}")
+
+
 def _count(video_id: str, statistics: Mapping[str, Any], field: str) -> int | None:
+    """A count as the API sends it (a decimal string; a JSON integer is taken too).
+
+    Anything else (negative, fractional, a bool, text, beyond BIGINT) is malformed.
+    """
     value = statistics.get(field)
     if value is None:
         return None
-    text = str(value)
-    if not text.isdigit():
-        raise YouTubeApiError(
-            ErrorKind.MALFORMED, f"video {video_id}: statistics.{field} is {text[:40]!r}, not a count"
-        )
-    return int(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        count = int(value)
+    else:
+        raise _malformed(f"video {video_id}: statistics.{field} is {str(value)[:40]!r}, not a count")
+    if not 0 <= count <= _INT64_MAX:
+        raise _malformed(f"video {video_id}: statistics.{field} is {str(value)[:40]!r}, not a count")
+    return count
+
+
+def _text(video_id: str, part: Mapping[str, Any], name: str, field: str) -> str | None:
+    value = part.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    raise _malformed(f"video {video_id}: {name}.{field} is a {type(value).__name__}, not text")
+
+
+def _part(video_id: str, item: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = item.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _malformed(f"video {video_id}: {name} is a {type(value).__name__}, not an object")
+    return value
 
 
 def _timestamp(video_id: str, value: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(str(value))
+        if not isinstance(value, str):
+            raise ValueError
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise YouTubeApiError(
-            ErrorKind.MALFORMED, f"video {video_id}: snippet.publishedAt {str(value)[:40]!r} is not a timestamp"
-        ) from None
+        raise _malformed(f"video {video_id}: snippet.publishedAt {str(value)[:40]!r} is not a timestamp") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def parse_item(item: Mapping[str, Any]) -> VideoRecord:
     video_id = item.get("id")
     if not isinstance(video_id, str):
-        raise YouTubeApiError(ErrorKind.MALFORMED, "videos.list item without a string id")
-    snippet = item.get("snippet") or {}
-    statistics = item.get("statistics") or {}
+        raise _malformed("an item without a string id")
+    snippet = _part(video_id, item, "snippet")
+    statistics = _part(video_id, item, "statistics")
     return VideoRecord(
         video_id=video_id,
         published_at=_timestamp(video_id, snippet.get("publishedAt")),
-        channel_id=snippet.get("channelId"),
-        channel_title=snippet.get("channelTitle"),
-        title=snippet.get("title"),
+        channel_id=_text(video_id, snippet, "snippet", "channelId"),
+        channel_title=_text(video_id, snippet, "snippet", "channelTitle"),
+        title=_text(video_id, snippet, "snippet", "title"),
         view_count=_count(video_id, statistics, "viewCount"),
         like_count=_count(video_id, statistics, "likeCount"),
         comment_count=_count(video_id, statistics, "commentCount"),
@@ -177,17 +210,26 @@ def parse_item(item: Mapping[str, Any]) -> VideoRecord:
 
 
 def parse_videos_page(body: Any, requested: Sequence[str]) -> VideosPage:
-    """A 200 body as found records + requested ids that did not come back."""
+    """A 200 body as found records + requested ids that did not come back.
+
+    Only a well-formed answer says which ids are gone: `items` must be there and be a
+    list (the API sends `items: []` when none of the ids exists, see
+    ../shared/data/api_fixtures/videos_list_empty.json). A body without `items`, with
+    `items: null` or any other shape raises a MALFORMED error (retried, then the crawl
+    pauses), so an odd answer can never turn live videos into not-found snapshots.
+    """
     if not isinstance(body, Mapping) or body.get("kind") != "youtube#videoListResponse":
-        raise YouTubeApiError(ErrorKind.MALFORMED, "HTTP 200 without a youtube#videoListResponse body")
-    items = body.get("items") or []
+        raise _malformed("HTTP 200 without a youtube#videoListResponse JSON body (cut short or not JSON)")
+    if "items" not in body:
+        raise _malformed("HTTP 200 without 'items'")
+    items = body["items"]
     if not isinstance(items, list):
-        raise YouTubeApiError(ErrorKind.MALFORMED, "videos.list 'items' is not a list")
+        raise _malformed(f"'items' is {'null' if items is None else type(items).__name__}, not a list")
     wanted = set(requested)
     found: dict[str, VideoRecord] = {}
     for item in items:
         if not isinstance(item, Mapping):
-            raise YouTubeApiError(ErrorKind.MALFORMED, "videos.list item is not an object")
+            raise _malformed("an item is not an object")
         record = parse_item(item)
         if record.video_id in wanted:  # ignore anything we did not ask for
             found.setdefault(record.video_id, record)

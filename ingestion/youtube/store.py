@@ -1,8 +1,15 @@
 """The crawl's tables in the warehouse: runs, frozen id lists, batches, snapshots, ledger.
 
-Every write of a crawl goes through `commit_batches`, one transaction per call: the
-snapshots of the finished batches, their progress markers, the quota spent and the
-run's counters land together or not at all.
+Every write of a crawl is one transaction of the crawler's writing thread: the
+snapshots of the finished batches, their progress markers, the quota ledger entries and
+the run's counters land together or not at all (`commit_batches`, `record_quota`).
+
+Write-audit-publish: a crawl's snapshots are visible downstream (dbt's
+stg_youtube_snapshots and everything built on it) iff its `raw.crawl_runs.published_at`
+is set. When the last batch is in, `finish_crawl` audits the whole crawl in the same
+transaction (`audit_crawl`) and either publishes it (status completed, published_at,
+publish_seq from raw.youtube_commit_seq) or rejects it (status rejected,
+rejection_reason). A paused, killed or rejected crawl is never published.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from datetime import UTC, date, datetime
 import duckdb
 import pyarrow as pa
 
+from ingestion.youtube.client import QUOTA_UNITS_PER_CALL
 from ingestion.youtube.responses import VideosPage
 
 # A crawl that has not finished is resumed by the next invocation (same base URL).
+# 'completed' (published), 'rejected' (audit failed) and 'abandoned' are final.
 OPEN_STATUSES = ("running", "paused", "failed")
 
 
@@ -156,57 +165,192 @@ def commit_batches(
     con: duckdb.DuckDBPyConnection,
     crawl_id: str,
     batches: Sequence[FinishedBatch],
-    spent: dict[date, int],
 ) -> None:
-    """Write finished batches + quota spent in the caller's transaction."""
+    """Write finished batches (snapshots, progress markers, run counters) in the caller's transaction.
+
+    Batches that already have their marker are skipped, so writing the same batch twice
+    (an interrupt between a commit and its bookkeeping) is harmless.
+    """
     if batches:
-        commit_seq = con.execute("SELECT nextval('raw.youtube_commit_seq')").fetchall()[0][0]
-        con.register("new_snapshots", _snapshot_table(batches))
-        try:
-            con.execute(
-                """
-                INSERT INTO raw.youtube_snapshots (video_id, crawl_id, batch_no, commit_seq, observed_at, status,
-                    published_at, channel_id, channel_title, video_title, view_count, like_count, comment_count,
-                    committed_at)
-                SELECT video_id, ?, batch_no, ?, observed_at, status, published_at, channel_id, channel_title,
-                       video_title, view_count, like_count, comment_count, now()
-                FROM new_snapshots
-                """,
-                [crawl_id, commit_seq],
-            )
-        finally:
-            con.unregister("new_snapshots")
-        con.executemany(
-            "INSERT INTO raw.crawl_batches VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-            [(crawl_id, b.batch_no, commit_seq, len(b.page.found), len(b.page.not_found), b.attempts, b.observed_at)
-             for b in batches],
+        committed = {n for (n,) in con.execute(
+            "SELECT batch_no FROM raw.crawl_batches WHERE crawl_id = ? AND list_contains(?, batch_no)",
+            [crawl_id, [b.batch_no for b in batches]],
+        ).fetchall()}
+        batches = [b for b in batches if b.batch_no not in committed]
+    if not batches:
+        return
+    commit_seq = con.execute("SELECT nextval('raw.youtube_commit_seq')").fetchall()[0][0]
+    con.register("new_snapshots", _snapshot_table(batches))
+    try:
+        con.execute(
+            """
+            INSERT INTO raw.youtube_snapshots (video_id, crawl_id, batch_no, commit_seq, observed_at, status,
+                published_at, channel_id, channel_title, video_title, view_count, like_count, comment_count,
+                committed_at)
+            SELECT video_id, ?, batch_no, ?, observed_at, status, published_at, channel_id, channel_title,
+                   video_title, view_count, like_count, comment_count, now()
+            FROM new_snapshots
+            """,
+            [crawl_id, commit_seq],
         )
+    finally:
+        con.unregister("new_snapshots")
+    con.executemany(
+        "INSERT INTO raw.crawl_batches VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+        [(crawl_id, b.batch_no, commit_seq, len(b.page.found), len(b.page.not_found), b.attempts, b.observed_at)
+         for b in batches],
+    )
     ok = sum(len(b.page.found) for b in batches)
     not_found = sum(len(b.page.not_found) for b in batches)
-    units = sum(spent.values())
-    if spent:
-        con.executemany(
-            "INSERT INTO raw.quota_ledger VALUES (?, ?, ?, ?, now())",
-            [(day, crawl_id, u, u) for day, u in sorted(spent.items())],
-        )
     con.execute(
-        """
-        UPDATE raw.crawl_runs
-        SET ids_ok = ids_ok + ?, ids_not_found = ids_not_found + ?, api_calls = api_calls + ?,
-            quota_units = quota_units + ?, updated_at = now()
-        WHERE crawl_id = ?
-        """,
-        [ok, not_found, units, units, crawl_id],
+        "UPDATE raw.crawl_runs SET ids_ok = ids_ok + ?, ids_not_found = ids_not_found + ?, updated_at = now() "
+        "WHERE crawl_id = ?",
+        [ok, not_found, crawl_id],
     )
 
 
-def close_run(
-    con: duckdb.DuckDBPyConnection, crawl_id: str, status: str, stop_reason: str | None,
-    finished_at: datetime | None,
-) -> None:
+def record_quota(
+    con: duckdb.DuckDBPyConnection,
+    crawl_id: str,
+    entries: Sequence[tuple[date, str, int]],
+) -> int:
+    """Append quota ledger entries (api day, entry, units) in the caller's transaction and
+    keep the run's api_calls/quota_units equal to its ledger sum. Returns the net units."""
+    entries = [e for e in entries if e[2]]
+    if not entries:
+        return 0
+    con.executemany(
+        "INSERT INTO raw.quota_ledger (api_day, crawl_id, api_calls, quota_units, recorded_at, entry) "
+        "VALUES (?, ?, ?, ?, now(), ?)",
+        [(day, crawl_id, units // QUOTA_UNITS_PER_CALL, units, kind) for day, kind, units in entries],
+    )
+    net = sum(units for _day, _kind, units in entries)
     con.execute(
-        "UPDATE raw.crawl_runs SET status = ?, stop_reason = ?, finished_at = ?, updated_at = now() WHERE crawl_id = ?",
-        [status, stop_reason, finished_at, crawl_id],
+        "UPDATE raw.crawl_runs SET api_calls = api_calls + ?, quota_units = quota_units + ?, updated_at = now() "
+        "WHERE crawl_id = ?",
+        [net // QUOTA_UNITS_PER_CALL, net, crawl_id],
+    )
+    return net
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What the audit of a finished crawl found; `failures` empty = publishable."""
+
+    ids_requested: int
+    ids_ok: int
+    ids_not_found: int
+    not_found_share: float
+    previous_crawl_id: str | None
+    previous_not_found_share: float | None
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(self.failures) if self.failures else None
+
+
+def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jump: float) -> Audit:
+    """Check a crawl whose batches are all in, before it may be published.
+
+    - every frozen target has exactly one snapshot, and no snapshot is outside the targets;
+    - ok + not_found snapshots = ids requested, and the run's counters agree;
+    - no count is negative;
+    - the not-found share has not jumped by more than `max_not_found_jump` (a share of
+      the crawl's ids, e.g. 0.05 = 5 points) above the previous published crawl of the
+      same API (a wave of live videos reported gone is an API fault, not deletions).
+    """
+    requested, run_ok, run_not_found, base_url = con.execute(
+        "SELECT ids_requested, ids_ok, ids_not_found, base_url FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
+    ).fetchall()[0]
+    (missing, extra, doubled, ok, not_found, negative) = con.execute(
+        """
+        WITH targets AS (SELECT video_id FROM raw.crawl_targets WHERE crawl_id = $crawl),
+             snaps AS (SELECT * FROM raw.youtube_snapshots WHERE crawl_id = $crawl),
+             per_video AS (SELECT video_id, count(*) AS n FROM snaps GROUP BY video_id)
+        SELECT
+            (SELECT count(*) FROM targets t ANTI JOIN per_video p USING (video_id)),
+            (SELECT count(*) FROM per_video p ANTI JOIN targets t USING (video_id)),
+            (SELECT count(*) FROM per_video WHERE n > 1),
+            (SELECT count(*) FROM snaps WHERE status = 'ok'),
+            (SELECT count(*) FROM snaps WHERE status = 'not_found'),
+            (SELECT count(*) FROM snaps WHERE view_count < 0 OR like_count < 0 OR comment_count < 0)
+        """,
+        {"crawl": crawl_id},
+    ).fetchall()[0]
+    failures: list[str] = []
+    if missing:
+        failures.append(f"{missing} of {requested} target videos have no snapshot")
+    if extra:
+        failures.append(f"{extra} snapshots are of videos the crawl did not target")
+    if doubled:
+        failures.append(f"{doubled} videos have more than one snapshot")
+    if ok + not_found != requested or (ok, not_found) != (run_ok, run_not_found):
+        failures.append(
+            f"ok + not_found = {ok} + {not_found} snapshots, {run_ok} + {run_not_found} counted, "
+            f"{requested} requested"
+        )
+    if negative:
+        failures.append(f"{negative} snapshots have a negative count")
+    share = not_found / requested if requested else 0.0
+    previous = con.execute(
+        """
+        SELECT crawl_id, ids_not_found, ids_requested FROM raw.crawl_runs
+        WHERE published_at IS NOT NULL AND base_url = ? AND crawl_id <> ? AND ids_requested > 0
+        ORDER BY publish_seq DESC, crawl_id DESC LIMIT 1
+        """,
+        [base_url, crawl_id],
+    ).fetchall()
+    previous_id, previous_share = (previous[0][0], previous[0][1] / previous[0][2]) if previous else (None, None)
+    if previous_share is not None and share - previous_share > max_not_found_jump:
+        failures.append(
+            f"not-found share jumped from {previous_share:.1%} (crawl {previous_id}) to {share:.1%} "
+            f"({not_found} of {requested} videos), more than the allowed {max_not_found_jump:.1%} "
+            "(TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
+        )
+    return Audit(int(requested), int(ok), int(not_found), share, previous_id, previous_share, tuple(failures))
+
+
+def finish_crawl(
+    con: duckdb.DuckDBPyConnection, crawl_id: str, finished_at: datetime, max_not_found_jump: float
+) -> Audit:
+    """Audit a crawl whose batches are all committed, then publish or reject it (caller's transaction)."""
+    audit = audit_crawl(con, crawl_id, max_not_found_jump)
+    if audit.passed:
+        # The sequence orders publications among commits: dbt's incremental models read
+        # crawls published after their last build, even one committed long before.
+        (publish_seq,) = con.execute("SELECT nextval('raw.youtube_commit_seq')").fetchall()[0]
+        con.execute(
+            """
+            UPDATE raw.crawl_runs
+            SET status = 'completed', stop_reason = NULL, finished_at = ?, published_at = ?, publish_seq = ?,
+                rejection_reason = NULL, updated_at = now()
+            WHERE crawl_id = ?
+            """,
+            [finished_at, finished_at, publish_seq, crawl_id],
+        )
+    else:
+        con.execute(
+            """
+            UPDATE raw.crawl_runs
+            SET status = 'rejected', stop_reason = 'audit_failed', finished_at = NULL, published_at = NULL,
+                publish_seq = NULL, rejection_reason = ?, updated_at = now()
+            WHERE crawl_id = ?
+            """,
+            [audit.reason, crawl_id],
+        )
+    return audit
+
+
+def close_run(con: duckdb.DuckDBPyConnection, crawl_id: str, status: str, stop_reason: str | None) -> None:
+    """Leave an unfinished crawl (paused / failed) for the next invocation; never publishes."""
+    con.execute(
+        "UPDATE raw.crawl_runs SET status = ?, stop_reason = ?, updated_at = now() WHERE crawl_id = ?",
+        [status, stop_reason, crawl_id],
     )
 
 

@@ -114,13 +114,16 @@ def assert_growth_matches(warehouse: Path, snapshots: list[dict], kaggle: dict[s
 
 
 def arrive(warehouse: Path, batch: list[dict]) -> None:
-    """Store a batch of snapshots (each its own crawl), commit_seq as given."""
+    """Store a batch of snapshots (each its own crawl, published as it arrives), commit_seq as given."""
     with write_connection(warehouse) as con:
         ensure_schema(con)
         for s in batch:
             con.execute(
-                "INSERT INTO raw.crawl_runs VALUES (?, 1, 'http://test', ?, ?, now(), 'completed', NULL, 1, 1, 1, 1, 0, 1, 1)",
-                [s["crawl_id"], s["observed_at"], s["observed_at"]],
+                "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
+                "stop_reason, invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units, "
+                "published_at, publish_seq) "
+                "VALUES (?, 1, 'http://test', ?, ?, now(), 'completed', NULL, 1, 1, 1, 1, 0, 1, 1, ?, ?)",
+                [s["crawl_id"], s["observed_at"], s["observed_at"], s["observed_at"], s["commit_seq"]],
             )
             con.execute(
                 "INSERT INTO raw.youtube_snapshots VALUES (?, ?, 0, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?, now())",

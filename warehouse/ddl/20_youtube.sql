@@ -1,8 +1,10 @@
 -- YouTube crawls (ingestion/youtube). Everything here is append-only except the
--- counters/status of raw.crawl_runs, which a crawl updates as it commits batches.
+-- counters/status of raw.crawl_runs, which a crawl updates as it commits batches and
+-- when it is audited (published or rejected).
 CREATE SCHEMA IF NOT EXISTS raw;
 
--- Orders every committed write group; dbt's incremental models use it as their watermark
+-- Orders every committed write group and every publication; dbt's incremental models use
+-- a crawl's publish_seq (taken from it when the crawl is published) as their watermark
 -- (a clock could go backwards or repeat, a sequence cannot).
 CREATE SEQUENCE IF NOT EXISTS raw.youtube_commit_seq START 1;
 
@@ -13,16 +15,16 @@ CREATE TABLE IF NOT EXISTS raw.crawl_runs (
     load_id         INTEGER,               -- raw.kaggle_loads.load_id whose ids are crawled
     base_url        VARCHAR NOT NULL,      -- API base URL (never holds the key)
     started_at      TIMESTAMPTZ NOT NULL,  -- API time (the server's Date header) of the start
-    finished_at     TIMESTAMPTZ,           -- set when status becomes completed/abandoned
+    finished_at     TIMESTAMPTZ,           -- API time the crawl completed (and was published)
     updated_at      TIMESTAMPTZ NOT NULL,  -- local time of the last commit
-    status          VARCHAR NOT NULL,      -- running | paused | completed | failed | abandoned
-    stop_reason     VARCHAR,               -- budget_exhausted | quota_exceeded | api_unavailable | key_invalid | ...
+    status          VARCHAR NOT NULL,      -- running | paused | failed | completed | rejected | abandoned
+    stop_reason     VARCHAR,               -- budget_exhausted | quota_exceeded | api_unavailable | malformed_response | key_invalid | audit_failed | ...
     invocations     INTEGER NOT NULL,      -- how many times the crawl was started/resumed
     ids_requested   BIGINT NOT NULL,       -- distinct video ids the crawl covers
     batches_total   INTEGER NOT NULL,
     ids_ok          BIGINT NOT NULL,
     ids_not_found   BIGINT NOT NULL,
-    api_calls       BIGINT NOT NULL,       -- HTTP requests sent with the key (retries included)
+    api_calls       BIGINT NOT NULL,       -- = its raw.quota_ledger sum (calls the API may have charged)
     quota_units     BIGINT NOT NULL
 );
 
@@ -67,8 +69,31 @@ CREATE TABLE IF NOT EXISTS raw.youtube_snapshots (
     PRIMARY KEY (video_id, crawl_id)
 );
 
--- Quota spent, per API day (midnight America/Los_Angeles), appended with every commit
--- of a crawl, including units spent on retries and on requests that failed.
+-- Write-audit-publish (issue #9): a crawl's snapshots are visible downstream (dbt's
+-- stg_youtube_snapshots and everything after it) iff published_at IS NOT NULL. A crawl is
+-- published when its last batch is in and the audit passes (status completed); an audit
+-- failure sets status 'rejected' and rejection_reason; a paused crawl stays unpublished.
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS published_at TIMESTAMPTZ;
+-- nextval('raw.youtube_commit_seq') at publication: the incremental watermark downstream.
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS publish_seq BIGINT;
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS rejection_reason VARCHAR;
+-- Crawls completed before write-audit-publish were whole crawls: they count as published,
+-- as of their last commit (publish_seq = their highest commit_seq, below every later one).
+-- A crawl now completes and is published in one transaction, so only those rows match.
+UPDATE raw.crawl_runs
+SET published_at = coalesce(finished_at, updated_at),
+    publish_seq = coalesce(
+        (SELECT max(s.commit_seq) FROM raw.youtube_snapshots s WHERE s.crawl_id = crawl_runs.crawl_id), 0)
+WHERE status = 'completed' AND published_at IS NULL;
+
+-- Quota per API day (midnight America/Los_Angeles). Its sum is never below the calls the
+-- API charged: every HTTP attempt (retries, errors, dropped connections, malformed answers
+-- included) is reserved here and committed before it is sent; entries:
+--   reserved  +n  committed before the calls are sent
+--   refunded  -n  answers the API does not charge (quotaExceeded, invalid key, forbidden)
+--   released  -n  reservations the crawl did not use, given back when it stops
+--   spent     +n  calls counted after the fact (crawls before issue #9)
+-- A killed crawl can leave unused reservations (an over-count), never an unrecorded call.
 CREATE TABLE IF NOT EXISTS raw.quota_ledger (
     api_day      DATE NOT NULL,
     crawl_id     VARCHAR NOT NULL,
@@ -76,3 +101,5 @@ CREATE TABLE IF NOT EXISTS raw.quota_ledger (
     quota_units  INTEGER NOT NULL,
     recorded_at  TIMESTAMPTZ NOT NULL
 );
+ALTER TABLE raw.quota_ledger ADD COLUMN IF NOT EXISTS entry VARCHAR;
+UPDATE raw.quota_ledger SET entry = 'spent' WHERE entry IS NULL;

@@ -5,12 +5,15 @@
         on_schema_change='fail'
     )
 }}
--- One row per video per crawl, typed. Incremental: each build appends only the rows
--- committed since the last build (commit_seq is the crawler's monotonic commit number).
+{{ rebuild_incremental_if_missing('publish_seq') }}
+-- One row per video per published crawl, typed. Incremental: each build appends the
+-- snapshots of the crawls published since the last build. The watermark is publish_seq,
+-- taken when a crawl is published (after its last commit): a crawl committed long ago but
+-- published after later commits is read whole, once, and an unpublished crawl never.
 with snapshots as (
     select * from {{ ref('stg_youtube_snapshots') }}
     {% if is_incremental() %}
-    where commit_seq > (select coalesce(max(commit_seq), 0) from {{ this }})
+    where publish_seq > (select coalesce(max(publish_seq), 0) from {{ this }})
     {% endif %}
 ),
 
@@ -24,6 +27,7 @@ select
     snapshots.crawl_id,
     crawls.load_id,
     snapshots.commit_seq,
+    snapshots.publish_seq,
     snapshots.observed_at,
     cast(snapshots.observed_at as date) as observed_date,
     snapshots.snapshot_status,

@@ -13,5 +13,9 @@ select
     ids_ok,
     ids_not_found,
     api_calls,
-    quota_units
+    quota_units,
+    {{ to_utc_timestamp('published_at') }} as published_at,
+    publish_seq,
+    published_at is not null as is_published,
+    rejection_reason
 from {{ source('youtube', 'crawl_runs') }}

@@ -1,17 +1,29 @@
--- Every YouTube snapshot, with timestamps as plain UTC and clearer names.
+-- The snapshots of published crawls, with timestamps as plain UTC and clearer names.
+-- Write-audit-publish: a crawl's snapshots are visible here (and in everything built on
+-- this model) iff raw.crawl_runs.published_at is set, i.e. the crawl completed and passed
+-- its audit. Paused, killed, rejected or abandoned crawls stay in raw only.
+with published_crawls as (
+    select crawl_id, publish_seq
+    from {{ source('youtube', 'crawl_runs') }}
+    where published_at is not null
+)
+
 select
-    video_id,
-    crawl_id,
-    batch_no,
-    commit_seq,
-    {{ to_utc_timestamp('observed_at') }} as observed_at,
-    status as snapshot_status,
-    {{ to_utc_timestamp('published_at') }} as published_at,
-    channel_id,
-    channel_title,
-    video_title,
-    view_count,
-    like_count,
-    comment_count,
-    {{ to_utc_timestamp('committed_at') }} as committed_at
-from {{ source('youtube', 'youtube_snapshots') }}
+    snapshots.video_id,
+    snapshots.crawl_id,
+    snapshots.batch_no,
+    snapshots.commit_seq,
+    published_crawls.publish_seq,
+    {{ to_utc_timestamp('snapshots.observed_at') }} as observed_at,
+    snapshots.status as snapshot_status,
+    {{ to_utc_timestamp('snapshots.published_at') }} as published_at,
+    snapshots.channel_id,
+    snapshots.channel_title,
+    snapshots.video_title,
+    snapshots.view_count,
+    snapshots.like_count,
+    snapshots.comment_count,
+    {{ to_utc_timestamp('snapshots.committed_at') }} as committed_at
+from {{ source('youtube', 'youtube_snapshots') }} as snapshots
+inner join published_crawls
+    on snapshots.crawl_id = published_crawls.crawl_id

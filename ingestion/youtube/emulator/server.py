@@ -7,7 +7,9 @@
 - Quota: every keyed request costs 1 unit of the emulated Pacific day; past the daily
   limit -> 403 quotaExceeded (not charged).
 - Faults: 5xx backendError, 403/429 rate limits, dropped connections (closed without an
-  answer) at configured rates, plus latency per request. Whether a request fails is decided
+  answer), and malformed 200 answers (JSON cut short, no `items`, `items: null`, a
+  negative count) at configured rates, plus latency per request and slow answers (a share
+  of charged requests answered after `slow_s`). Whether a request fails is decided
   by a hash of (seed, the time it is served at, its ids, how many times this day the same
   ids were asked before), never by a generator shared across threads, so a crawl sees the
   same failures whatever order its concurrent requests arrive in.
@@ -146,20 +148,37 @@ def video_item(state: VideoState, parts: set[str]) -> dict[str, Any]:
     return item
 
 
+#: The exclusive failure shares, in the order a request's roll is compared with them.
+FAILURE_RATES = ("drop_rate", "server_error_rate", "rate_limit_rate", "truncated_rate", "missing_items_rate",
+                 "null_items_rate", "bad_count_rate")
+
+
 @dataclass
 class Faults:
-    """Injected failures, as shares of keyed requests, plus latency per request."""
+    """Injected failures, as shares of keyed requests, plus latency per request.
+
+    The failure shares are exclusive (drop, 5xx, rate limit, then the malformed 200s) and
+    must sum to at most 1; `slow_rate` is drawn separately (a slow answer may also fail).
+    """
 
     server_error_rate: float = 0.0
     rate_limit_rate: float = 0.0
     drop_rate: float = 0.0
     latency_s: float = 0.0
+    truncated_rate: float = 0.0      # 200 with the JSON body cut in half
+    missing_items_rate: float = 0.0  # 200 without `items`
+    null_items_rate: float = 0.0     # 200 with `items: null`
+    bad_count_rate: float = 0.0      # 200 whose first item has viewCount "-1"
+    slow_rate: float = 0.0           # answered after slow_s more seconds
+    slow_s: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if value < 0 or (f.name.endswith("_rate") and value > 1):
                 raise ValueError(f"emulator fault {f.name}={value} is out of range")
+        if sum(getattr(self, name) for name in FAILURE_RATES) > 1 + 1e-9:
+            raise ValueError(f"emulator faults {', '.join(FAILURE_RATES)} add up to more than 1")
 
 
 # Emulated seconds a crawl takes per batch of MAX_IDS catalogue videos (see served_at).
@@ -183,6 +202,8 @@ class EmulatorState:
         self._attempts: Counter[tuple[str, str]] = Counter()
         self.quota_used: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
+        self.received = 0  # keyed videos.list requests that arrived (charged or not)
+        self.active = 0    # keyed videos.list requests being answered right now
 
     def now(self) -> datetime:
         with self._lock:
@@ -215,9 +236,9 @@ class EmulatorState:
         tick = min(positions) // MAX_IDS if positions else 0
         return self.now() + timedelta(seconds=tick * SECONDS_PER_BATCH)
 
-    def rolls(self, served_at: datetime, ids: Sequence[str]) -> tuple[float, float]:
-        """Two uniform numbers in [0, 1) that decide this request's fault: the first whether
-        it fails, the second which status. The same ids asked again the same API day (a
+    def rolls(self, served_at: datetime, ids: Sequence[str]) -> tuple[float, float, float]:
+        """Three uniform numbers in [0, 1) that decide this request's fault: the first whether
+        it fails, the second which status, the third whether it is slow. The same ids asked again the same API day (a
         retry) count as the next attempt, so a retry is a fresh draw but the n-th attempt at
         a batch always draws the same, whichever thread sends it and when."""
         requested = ",".join(ids)
@@ -226,7 +247,7 @@ class EmulatorState:
             attempt = self._attempts[key]
             self._attempts[key] += 1
         digest = hashlib.sha256(f"{self._seed}|{_iso(served_at)}|{requested}|{attempt}".encode("utf-8")).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64
+        return tuple(int.from_bytes(digest[i:i + 8], "big") / 2**64 for i in (0, 8, 16))  # type: ignore[return-value]
 
     def charge(self, day: str) -> bool:
         """Spend one unit of `day`; False (nothing spent) when the day's quota is used up."""
@@ -240,6 +261,13 @@ class EmulatorState:
         with self._lock:
             self.responses[outcome] += 1
 
+    def arriving(self, delta: int) -> None:
+        """A keyed request arrives (+1) or is done with (-1)."""
+        with self._lock:
+            if delta > 0:
+                self.received += delta
+            self.active += delta
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -247,6 +275,8 @@ class EmulatorState:
                 "daily_quota": self.daily_quota,
                 "quota_used": dict(self.quota_used),
                 "responses": dict(self.responses),
+                "received": self.received,
+                "active": self.active,
                 "faults": asdict(self.faults),
                 "videos": len(self.universe),
             }
@@ -271,8 +301,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("emulator %s", redact(format % args))
 
-    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None,
+                   truncate: bool = False) -> None:
         payload = json.dumps(body).encode("utf-8")
+        if truncate:  # a body cut short, with a Content-Length that matches what is sent
+            payload = payload[: len(payload) // 2]
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
@@ -321,6 +354,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _google_error(400, f"bad admin request: {exc}", "badRequest", "global"))
 
     def _videos(self, query: dict[str, list[str]]) -> None:
+        keyed = bool((query.get("key") or [""])[0])
+        if not keyed:
+            self._answer_videos(query)
+            return
+        self.server.state.arriving(+1)
+        try:
+            self._answer_videos(query)
+        finally:
+            self.server.state.arriving(-1)
+
+    def _answer_videos(self, query: dict[str, list[str]]) -> None:
         state = self.server.state
         faults = state.faults
         if faults.latency_s:
@@ -340,7 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
             state.count("403 quotaExceeded")
             self._send_json(403, quota_exceeded_body())
             return
-        roll, pick = state.rolls(now, ids)
+        roll, pick, slow = state.rolls(now, ids)
+        if slow < faults.slow_rate:
+            state.count("slow")
+            time.sleep(faults.slow_s)
         if roll < faults.drop_rate:
             state.count("dropped")
             self.close_connection = True  # hang up without an answer
@@ -374,18 +421,43 @@ class _Handler(BaseHTTPRequestHandler):
                 400, f"The request specifies more than {MAX_IDS} ids.", "badRequest", "youtube.parameter",
                 "INVALID_ARGUMENT"))
             return
+        roll -= faults.rate_limit_rate
         items = []
         for video_id in dict.fromkeys(ids):
             video = state.universe.state(video_id, now)
             if video is not None:
                 items.append(video_item(video, parts))
-        state.count("200")
-        self._send_json(200, {
+        body = {
             "kind": "youtube#videoListResponse",
             "etag": _etag(now.date(), *ids),
             "items": items,
             "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
-        })
+        }
+        # Malformed 200s (charged, like any answer the API serves).
+        if roll < faults.truncated_rate:
+            state.count("200 truncated")
+            self._send_json(200, body, truncate=True)
+            return
+        roll -= faults.truncated_rate
+        if roll < faults.missing_items_rate:
+            del body["items"]
+            state.count("200 without items")
+            self._send_json(200, body)
+            return
+        roll -= faults.missing_items_rate
+        if roll < faults.null_items_rate:
+            body["items"] = None
+            state.count("200 items null")
+            self._send_json(200, body)
+            return
+        roll -= faults.null_items_rate
+        if roll < faults.bad_count_rate and items and "statistics" in items[0]:
+            items[0]["statistics"]["viewCount"] = "-1"
+            state.count("200 negative count")
+            self._send_json(200, body)
+            return
+        state.count("200")
+        self._send_json(200, body)
 
 
 class _Server(ThreadingHTTPServer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -197,3 +198,83 @@ def test_classification_rules(status, reason):
     else:
         assert kind in (ErrorKind.FORBIDDEN, ErrorKind.BAD_REQUEST)
     assert classify_error(status, body).retryable == (kind in (ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR))
+
+
+# --- Malformed 200 answers (issue #9, finding 6): never "not found", always retried ---
+
+@pytest.mark.parametrize("body", [
+    {"kind": "youtube#videoListResponse", "etag": "x", "pageInfo": {"totalResults": 0, "resultsPerPage": 0}},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": None},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": {"id": REAL_ID}},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": "[]"},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": [REAL_ID]},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": [{"kind": "youtube#video"}]},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": [{"id": REAL_ID, "statistics": []}]},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": [{"id": REAL_ID, "snippet": {"title": 7}}]},
+    {"kind": "youtube#videoListResponse", "etag": "x", "items": [{"id": REAL_ID, "snippet": {"publishedAt": 1}}]},
+    {"etag": "x", "items": []},
+    [],
+    None,
+], ids=["no items", "items null", "items object", "items string", "item not object", "item without id",
+        "statistics list", "title number", "publishedAt number", "no kind", "list body", "not JSON"])
+def test_a_200_that_is_not_the_real_shape_is_malformed(body):
+    with pytest.raises(YouTubeApiError) as info:
+        parse_videos_page(body, [REAL_ID, "deletedvid1"])
+    assert info.value.kind is ErrorKind.MALFORMED and info.value.retryable
+    assert str(info.value).startswith("malformed videos.list answer")
+
+
+def test_the_real_empty_answer_is_not_found_but_the_same_without_items_is_malformed(api_fixtures):
+    empty = load_fixture(api_fixtures, "videos_list_empty.json")
+    assert parse_videos_page(empty, ["aaaaaaaaaaa"]).not_found == ("aaaaaaaaaaa",)
+    for broken in ({k: v for k, v in empty.items() if k != "items"}, {**empty, "items": None}):
+        with pytest.raises(YouTubeApiError) as info:
+            parse_videos_page(broken, ["aaaaaaaaaaa"])
+        assert info.value.kind is ErrorKind.MALFORMED
+
+
+def test_malformed_200s_and_cut_json_are_retried_and_then_reported(api_fixtures, replay):
+    good = load_fixture(api_fixtures, FULL)
+    raw = json.dumps(good).encode()
+    no_items = {k: v for k, v in good.items() if k != "items"}
+    replay.script = [(200, no_items, {}), (200, {**good, "items": None}, {}), (200, raw[: len(raw) // 2], {}),
+                     (200, good, {})]
+    result = client(replay).list_videos([REAL_ID])
+    assert result.attempts == 4 and [r.video_id for r in result.page.found] == [REAL_ID]
+    replay.script = [(200, no_items, {})] * FAST_RETRY.max_attempts
+    with pytest.raises(YouTubeApiError) as info:
+        client(replay).list_videos([REAL_ID])
+    assert info.value.kind is ErrorKind.MALFORMED
+    assert len(replay.requests) == 4 + FAST_RETRY.max_attempts
+
+
+_NOT_COUNTS = st.one_of(
+    st.integers(max_value=-1),
+    st.integers(min_value=2**63),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text().filter(lambda t: not (t.isascii() and t.isdigit())),
+    st.integers(max_value=-1).map(str),
+    st.integers(min_value=2**63).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["١٢٣", "²", "1e3", " 12", "12 ", "+5", "0x10", "1_000"]),
+    st.lists(st.integers(0, 9), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["viewCount", "likeCount", "commentCount"]), value=_NOT_COUNTS)
+def test_counts_that_are_not_non_negative_integers_are_malformed(field, value):
+    item = {"kind": "youtube#video", "id": REAL_ID, "statistics": {"viewCount": "5", field: value}}
+    with pytest.raises(YouTubeApiError) as info:
+        parse_videos_page({"kind": "youtube#videoListResponse", "items": [item]}, [REAL_ID])
+    assert info.value.kind is ErrorKind.MALFORMED and field in str(info.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.integers(0, 2**63 - 1), as_text=st.booleans())
+def test_non_negative_integer_counts_are_taken_as_they_are(value, as_text):
+    item = {"kind": "youtube#video", "id": REAL_ID, "statistics": {"viewCount": str(value) if as_text else value}}
+    [record] = parse_videos_page({"kind": "youtube#videoListResponse", "items": [item]}, [REAL_ID]).found
+    assert record.view_count == value

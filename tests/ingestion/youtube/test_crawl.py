@@ -140,3 +140,49 @@ def test_a_second_crawl_of_the_same_warehouse_is_refused(built_warehouse, emulat
     with FileLock(str(crawl_lock_path(built_warehouse))):
         with pytest.raises(CrawlError, match="another crawl"):
             crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+
+
+def charged(emulator) -> int:
+    """Calls the emulator charged (its own count; the crawler's keyless clock probe is free)."""
+    return sum(emulator.state.stats()["quota_used"].values())
+
+
+def test_finding_6_malformed_200s_are_retried_and_never_stored_as_not_found(built_warehouse, sample_csv,
+                                                                             emulator_for):
+    """Issue #9, finding 6: 200 answers without `items` were read as "all 50 ids not found"
+    (~1,650 live videos recorded as deleted) and the crawl still said completed. Now a
+    body without `items`, with `items: null`, cut short or with a negative count is retried,
+    and the videos stored as not found are exactly those the API no longer has."""
+    emulator = emulator_for(Faults(missing_items_rate=0.15, null_items_rate=0.12, truncated_rate=0.1,
+                                   bad_count_rate=0.08))
+    result = crawl(built_warehouse, EMULATOR_KEY, options(emulator, concurrency=4))
+    expected = csv_video_ids(sample_csv)
+    gone = {v for v in expected if emulator.state.universe.state(v, emulator.now()) is None}
+    stored_gone = {r[0] for r in query(built_warehouse,
+                                       "SELECT video_id FROM raw.youtube_snapshots WHERE status = 'not_found'")}
+    assert len(stored_gone - gone) == 0, f"{len(stored_gone - gone)} live videos stored as not found"
+    assert stored_gone == gone and len(gone) < 0.05 * len(expected)
+    responses = emulator.state.stats()["responses"]
+    for fault in ("200 without items", "200 items null", "200 truncated", "200 negative count"):
+        assert responses.get(fault, 0) > 0, (fault, responses)
+    rows, pairs, videos, _ = snapshot_counts(built_warehouse)
+    assert videos == expected and rows == pairs == len(expected)
+    assert (result.status, result.published) == ("completed", True)
+    assert query(built_warehouse, "SELECT min(view_count) >= 0 FROM raw.youtube_snapshots")[0][0]
+    assert query(built_warehouse, "SELECT sum(quota_units) FROM raw.quota_ledger")[0][0] == charged(emulator)
+
+
+def test_finding_6_answers_that_stay_malformed_pause_the_crawl_unpublished(built_warehouse, emulator_for):
+    emulator = emulator_for(Faults(missing_items_rate=0.5, null_items_rate=0.5))
+    result = crawl(built_warehouse, EMULATOR_KEY, options(emulator, concurrency=2))
+    assert (result.status, result.stop_reason) == ("paused", "malformed_response")
+    assert not result.published
+    assert "malformed videos.list answer" in result.message
+    assert query(built_warehouse, "SELECT count(*) FROM raw.youtube_snapshots")[0][0] == 0
+    assert query(built_warehouse, "SELECT status, published_at FROM raw.crawl_runs") == [("paused", None)]
+    assert query(built_warehouse, "SELECT sum(quota_units) FROM raw.quota_ledger")[0][0] == charged(emulator) > 0
+    emulator.set_faults(Faults())  # the API answers properly again: the same crawl resumes
+    again = crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+    assert again.complete and again.resumed and again.crawl_id == result.crawl_id
+    assert query(built_warehouse, "SELECT count(*) FROM raw.youtube_snapshots WHERE status = 'not_found'")[0][0] \
+        == again.ids_not_found < 0.05 * again.ids_requested

@@ -32,8 +32,10 @@ def test_later_real_counts_as_a_second_snapshot(real_data_dir, tmp_path):
     with write_connection(warehouse) as con:
         ensure_schema(con)
         con.execute(
-            "INSERT INTO raw.crawl_runs VALUES ('later', 1, 'file://youtube_later_counts.csv', ?, ?, now(), "
-            "'completed', NULL, 1, 0, 0, 0, 0, 0, 0)", [LATER_OBSERVED_AT, LATER_OBSERVED_AT])
+            "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
+            "stop_reason, invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units, "
+            "published_at, publish_seq) VALUES ('later', 1, 'file://youtube_later_counts.csv', ?, ?, now(), "
+            "'completed', NULL, 1, 0, 0, 0, 0, 0, 0, ?, 1)", [LATER_OBSERVED_AT, LATER_OBSERVED_AT, LATER_OBSERVED_AT])
         con.execute(
             f"""
             INSERT INTO raw.youtube_snapshots
