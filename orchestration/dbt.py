@@ -5,12 +5,17 @@ The warehouse reaches every dbt process explicitly, as the dbt variable
 back to `env_var('TUNEHOUSE_WAREHOUSE')` (someone running dbt by hand). dbt is the one in
 this interpreter's environment (`DBT_EXECUTABLE`), so PATH need not name the venv.
 Nothing here writes `os.environ`.
+
+Every dbt process started here dies with the process that started it (`guarded_dbt`,
+`orchestration.childguard`), and a failed dbt invocation is described in one line from
+its own `run_results.json` (`describe_failure`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +40,7 @@ _PROJECT_INPUTS = ("models", "seeds", "macros", "analyses", "tests", "dbt_projec
 
 
 class DbtError(RuntimeError):
-    """dbt failed outside Dagster; the message is dbt's own error, in short."""
+    """dbt failed; the message names the failing model or test and dbt's own message, in one line."""
 
 
 def warehouse_vars(warehouse: Path | str) -> list[str]:
@@ -54,11 +59,22 @@ def dbt_env(warehouse: Path | str) -> dict[str, str]:
     }
 
 
+def guarded_dbt(project: DbtProject = dbt_project) -> str:
+    """An executable that runs `DBT_EXECUTABLE` so that dbt dies with its parent (also on SIGKILL).
+
+    dagster-dbt starts dbt with `subprocess.Popen` and takes only an executable path, so the
+    guard is a small launcher script kept in the project's target folder.
+    """
+    from orchestration.childguard import launcher
+
+    return launcher(DBT_EXECUTABLE, project.project_dir / "target")
+
+
 def dbt_resource() -> DbtCliResource:
     """The DbtCliResource of the tunehouse project (the warehouse comes per call, see `warehouse_vars`)."""
     # No ANSI colours: dbt's lines go to the run's log file (and the terminal with --verbose).
     return DbtCliResource(
-        project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE, global_config_flags=["--no-use-colors"]
+        project_dir=dbt_project, dbt_executable=guarded_dbt(), global_config_flags=["--no-use-colors"]
     )
 
 
@@ -91,9 +107,11 @@ def ensure_manifest(warehouse: Path | str, force: bool = False, project: DbtProj
 
 
 def _parse(project: DbtProject, warehouse: Path | str) -> None:
+    from orchestration.childguard import guarded
+
     target = project.project_dir / project.target_path
     proc = subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--quiet", *warehouse_vars(warehouse)],
+        guarded([DBT_EXECUTABLE, "parse", "--quiet", *warehouse_vars(warehouse)]),
         cwd=project.project_dir,
         env={**dbt_env(warehouse), "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)},
         capture_output=True,
@@ -104,16 +122,96 @@ def _parse(project: DbtProject, warehouse: Path | str) -> None:
         raise DbtError(f"dbt parse failed: {' '.join(detail[-3:]) or f'exit status {proc.returncode}'}")
 
 
-def run_dbt(args: list[str], warehouse: Path | str) -> None:
-    """Run dbt on `warehouse` outside Dagster (tests, benchmarks). Raises on failure.
+def run_dbt(args: list[str], warehouse: Path | str, project: DbtProject = dbt_project) -> None:
+    """Run dbt on `warehouse` outside Dagster (tests, benchmarks).
 
-    Artifacts go to a temporary folder, removed when dbt is done (also on failure).
+    Raises DbtError naming what failed (`describe_failure`). Artifacts go to a temporary
+    folder, removed when dbt is done (also on failure).
     """
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    resource = DbtCliResource(project_dir=project, dbt_executable=guarded_dbt(project),
+                              global_config_flags=["--no-use-colors"])
     target = Path(tempfile.mkdtemp(prefix="tunehouse-dbt-"))
     try:
-        dbt_resource().cli([*args, *warehouse_vars(warehouse)], target_path=target).wait()
+        resource.cli([*args, *warehouse_vars(warehouse)], target_path=target).wait()
+    except DagsterDbtCliRuntimeError as exc:
+        raise DbtError(f"dbt {args[0] if args else ''} failed: {describe_failure(target, str(exc))}") from None
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+#: run_results.json statuses that fail an invocation ("warn" does not).
+_FAILED = ("error", "fail", "runtime error")
+#: The first line of dbt's message for a node, e.g. "Runtime Error in model stg_tracks (models/…)".
+_HEADER = re.compile(r"^(Runtime|Database|Compilation|Dependency|Parsing|Internal) Error in ")
+#: A database error line, e.g. DuckDB's "Binder Error: Referenced column …" or "Conversion Error: …".
+_ENGINE_ERROR = re.compile(r"^[A-Z][A-Za-z]*( [A-Z][A-Za-z]*)* Error: ")
+
+
+def describe_failure(target: Path | str, error_text: str = "") -> str:
+    """What failed in the dbt invocation whose artifacts are in `target`, in one line.
+
+    From dbt's `run_results.json`: the first failing node (`test not_null_stg_tracks_views
+    failed (3 rows): Got 3 results, configured to fail if != 0`), then how many more failed
+    and how many were skipped. Without results (dbt stopped before running anything: a
+    parse or connection error), the error lines dbt logged, as dagster-dbt collected them
+    in `error_text` (its exception's text).
+    """
+    path = Path(target) / "run_results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError):
+        results = []
+    failed = [r for r in results if r.get("status") in _FAILED]
+    if failed:
+        text = _describe_node(failed[0])
+        more = len(failed) - 1
+        skipped = sum(r.get("status") == "skipped" for r in results)
+        if more:
+            text += f"; {more} more failed"
+        if skipped:
+            text += f"; {skipped} node{'s' if skipped != 1 else ''} skipped"
+        return text
+    return _logged_errors(error_text) or "dbt exited with an error (no run results)"
+
+
+def _describe_node(result: Mapping[str, Any]) -> str:
+    unique_id = str(result.get("unique_id", "?"))
+    kind, _, rest = unique_id.partition(".")
+    parts = rest.split(".")  # package, name[, hash] — unit tests: package, model, name
+    name = parts[2] if kind == "unit_test" and len(parts) > 2 else parts[1] if len(parts) > 1 else unique_id
+    relation = str(result.get("relation_name") or "").replace('"', "").split(".")
+    if kind in ("model", "seed", "snapshot") and len(relation) >= 2:
+        name = ".".join(relation[-2:])  # schema.name, as the tables are queried
+    what = {"unit_test": "unit test"}.get(kind, kind)
+    if kind == "unit_test" and len(parts) > 2:
+        name += f" (model {parts[1]})"
+    rows = result.get("failures")
+    verb = "failed" + (f" ({rows} row{'s' if rows != 1 else ''})" if kind == "test" and rows else "")
+    message = _first_message_line(str(result.get("message") or ""))
+    return f"{what} {name} {verb}" + (f": {message}" if message else "")
+
+
+def _first_message_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if lines and _HEADER.match(lines[0]):
+        lines = lines[1:]
+    lines = [line for line in lines if not line.startswith("compiled code at ")]
+    engine = [line for line in lines if _ENGINE_ERROR.match(line)]
+    line = (engine or lines or [""])[0]
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
+def _logged_errors(error_text: str) -> str:
+    """dbt's own error lines from a dagster-dbt error's text ("Errors parsed from dbt logs:")."""
+    _, found, tail = error_text.partition("Errors parsed from dbt logs:")
+    if not found:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Encountered an error")]
+    # "Compilation Error in model x (models/x.sql)" + its first detail line
+    return " ".join(": ".join(lines[:2]).split())[:400]
 
 
 class TunehouseDbtTranslator(DagsterDbtTranslator):

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
 
 class JobFailed(RuntimeError):
-    """A job failed; the message is the underlying error, in one line."""
+    """A job failed; the message is the underlying error, in one line (then the log file's path).
+
+    For a failed dbt step, the failing model or test and dbt's own message
+    (`orchestration.dbt.describe_failure`).
+    """
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """The run stopped on SIGINT/SIGTERM (Dagster stopped its step and dbt); the CLI exits 130."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +80,38 @@ def ui_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _chain(error) -> list:
+    """A Dagster SerializableErrorInfo and its causes, outermost first."""
+    chain = [error]
+    while chain[-1].cause is not None:
+        chain.append(chain[-1].cause)
+    return chain
+
+
 def _root_message(error) -> str:
-    while error.cause is not None:
-        error = error.cause
+    error = _chain(error)[-1]
     message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
     # "pkg.module.ClsName: text" or "ClsName: text" -> "text"
     head, sep, rest = message.partition(": ")
     return rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else message
+
+
+def _failure_message(error, run_id: str) -> str:
+    """One line for a failed step: dbt's failing node and message for a dbt step, else the root error."""
+    dbt_error = next((e for e in _chain(error) if e.cls_name == "DagsterDbtCliRuntimeError"), None)
+    if dbt_error is None:
+        return _root_message(error)
+    from orchestration.dbt import dbt_project, describe_failure
+
+    # dagster-dbt gives each invocation its own target folder, named <op>-<run id[:7]>-<uuid[:7]>.
+    root = dbt_project.project_dir / dbt_project.target_path
+    targets = sorted(root.glob(f"*-{run_id[:7]}-*"), key=lambda p: p.stat().st_mtime)
+    target = targets[-1] if targets else root / "no-run-results"
+    return f"dbt build failed: {describe_failure(target, dbt_error.message)}"
+
+
+def _interrupted(error) -> bool:
+    return any(e.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") for e in _chain(error))
 
 
 def run_job(
@@ -121,14 +154,21 @@ def run_job(
             sink = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
             stack.enter_context(contextlib.redirect_stdout(sink))
         instance = stack.enter_context(open_instance(settings.dagster_home))
-        result = job.execute_in_process(
-            run_config=config, instance=instance, raise_on_error=False, asset_selection=selection
-        )
+        try:
+            result = job.execute_in_process(
+                run_config=config, instance=instance, raise_on_error=False, asset_selection=selection
+            )
+        except dg.DagsterExecutionInterruptedError:  # a BaseException: interrupted outside a step
+            raise JobInterrupted() from None
     if not result.success:
         failures = result.get_step_failure_events()
-        if failures and failures[0].step_failure_data.error is not None:
-            raise JobFailed(_root_message(failures[0].step_failure_data.error))
-        raise JobFailed(f"job {name} failed (run {result.run_id}); see the Dagster UI")
+        error = failures[0].step_failure_data.error if failures else None
+        if error is not None and _interrupted(error):
+            raise JobInterrupted()
+        where = f" — full log: {log_file}" if log_file is not None else ""
+        if error is not None:
+            raise JobFailed(_failure_message(error, result.run_id) + where)
+        raise JobFailed(f"job {name} failed (run {result.run_id}); see the Dagster UI{where}")
     metadata: dict[str, dict[str, Any]] = {}
     by_op: dict[str, list[str]] = {}
     for event in result.get_asset_materialization_events():

@@ -47,7 +47,24 @@ def resolve_path(path: Path | str | None) -> Path:
     return Path(path)
 
 
-def _open(path: Path, read_only: bool, timeout_s: float | None) -> duckdb.DuckDBPyConnection:
+#: What a sandboxed connection (`tunehouse sql`) may not do, set when it opens: read or
+#: write any file but the warehouse (COPY, EXPORT, read_csv/read_text/read_parquet/glob,
+#: ATTACH; also Python replacement scans and the network), install or load extensions
+#: (also automatically), create persistent secrets, or change any setting afterwards.
+SANDBOX_CONFIG: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "lock_configuration": True,  # last: nothing above can be SET or RESET back
+}
+
+
+def _open(
+    path: Path, read_only: bool, timeout_s: float | None, config: dict[str, str | bool] | None = None
+) -> duckdb.DuckDBPyConnection:
     timeout_s = DEFAULT_LOCK_TIMEOUT_S if timeout_s is None else timeout_s
     retrying = Retrying(
         retry=retry_if_exception(_is_lock_error),
@@ -57,7 +74,7 @@ def _open(path: Path, read_only: bool, timeout_s: float | None) -> duckdb.DuckDB
         reraise=True,
     )
     try:
-        return retrying(duckdb.connect, str(path), read_only=read_only)
+        return retrying(duckdb.connect, str(path), read_only=read_only, config=dict(config or {}))
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         if _is_lock_error(exc):
             raise WarehouseError(
@@ -83,15 +100,20 @@ def write_connection(
 
 @contextmanager
 def read_connection(
-    path: Path | str, timeout_s: float | None = None
+    path: Path | str, timeout_s: float | None = None, *, sandbox: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection, closed on exit. The warehouse must exist."""
+    """A read-only connection, closed on exit. The warehouse must exist.
+
+    `sandbox=True` (`tunehouse sql`, `tunehouse analysis`): the connection can read the
+    warehouse and nothing else (`SANDBOX_CONFIG`); an attempt fails with DuckDB's
+    Permission or Invalid Input error.
+    """
     path = resolve_path(path)
     if not path.exists():
         raise WarehouseError(
             f"warehouse {path} does not exist yet; run `tunehouse ingest` or `make demo` first"
         )
-    con = _open(path, read_only=True, timeout_s=timeout_s)
+    con = _open(path, read_only=True, timeout_s=timeout_s, config=SANDBOX_CONFIG if sandbox else None)
     try:
         yield con
     finally:

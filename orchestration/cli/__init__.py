@@ -1,8 +1,10 @@
 """The `tunehouse` command line: thin commands over the Dagster jobs and plain functions.
 
 Importing it imports typer and the settings only (no Dagster, dbt, scikit-learn or torch);
-each command imports what it needs when it runs. Errors a user can act on (and usage
-errors) print one line on stderr and exit non-zero, without a traceback.
+each command imports what it needs when it runs. Every failure prints one line on stderr
+and exits non-zero, without a traceback: errors a user can act on (and usage errors, 2)
+as they are, anything else as "unexpected …" (`--verbose` adds the traceback). Ctrl-C,
+SIGTERM and SIGHUP print "interrupted" and exit 130.
 """
 
 from __future__ import annotations
@@ -44,12 +46,41 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
+def _stop_on_terminate() -> None:
+    """SIGTERM (and SIGHUP) stop a command the way Ctrl-C does: KeyboardInterrupt in the main thread.
+
+    So `finally` blocks run (temporary folders go, DuckDB connections close) and a child
+    started with `subprocess.run` is killed; during a Dagster run, Dagster maps both to its
+    own interrupt, which stops the step and sends SIGINT to dbt. A child that outlives all
+    that (or a SIGKILL of this process) dies with it: see `orchestration.childguard`.
+    """
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
+
+
+def _unexpected(exc: BaseException, argv: list[str]) -> str:
+    """One line for an error nobody planned for; the traceback only with --verbose."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    if "--verbose" in argv or "-v" in argv:
+        import traceback
+
+        traceback.print_exception(exc)
+    return f"unexpected {type(exc).__name__}: {one_line(exc)} (a bug? --verbose shows where)"
+
+
 def main(argv: list[str] | None = None) -> None:
     import typer
     from typer._click.exceptions import NoArgsIsHelpError  # typer bundles its own click
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    _stop_on_terminate()
     try:
-        status = app(args=argv, prog_name="tunehouse", standalone_mode=False)
+        status = app(args=args, prog_name="tunehouse", standalone_mode=False)
     except NoArgsIsHelpError as exc:  # bare `tunehouse`: the help, not an error
         typer.echo(exc.format_message())
         sys.exit(0)
@@ -57,16 +88,17 @@ def main(argv: list[str] | None = None) -> None:
         typer.secho(f"error: {one_line(exc)}", err=True, fg="red")
         sys.exit(getattr(exc, "exit_code", 2))
     except typer.Abort:
-        typer.secho("aborted", err=True)
+        typer.secho("interrupted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside a command (typer handles those inside)
         typer.secho("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        if not _expected(exc):
-            raise
-        typer.secho(f"error: {one_line(exc)}", err=True, fg="red")
+        message = one_line(exc) if _expected(exc) else _unexpected(exc, args)
+        typer.secho(f"error: {message}", err=True, fg="red")
         sys.exit(1)
+    if status == 130:  # typer turns a KeyboardInterrupt inside a command into exit status 130
+        typer.secho("interrupted", err=True)
     sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -76,28 +76,39 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
+#: Appended to an error of a sandboxed `tunehouse sql` that tried to leave the warehouse.
+SANDBOX_HINT = "tunehouse sql reads the warehouse only: no files, ATTACH, extensions or SET (see README)"
+
+
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="SQL to run (read-only).")],
+    query: Annotated[str, typer.Argument(help="SQL to run (read-only, sandboxed to the warehouse).")],
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
-    limit: Annotated[int, typer.Option(help="Rows shown in table format (0 = all).")] = 100,
+    limit: Annotated[int, typer.Option(min=0, help="Rows shown in table format (0 = all).")] = 100,
     warehouse: WarehouseOption = None,
 ) -> None:
-    """Run a read-only SQL query against the warehouse and print the result."""
+    """Run a read-only SQL query against the warehouse and print the result.
+
+    The connection is read-only and sandboxed: it reads the warehouse's tables and nothing
+    else (no other file, ATTACH, extension or SET). A table too wide for the terminal is
+    printed one record per row.
+    """
     import duckdb
 
     from warehouse import read_connection
 
     settings = command_settings(warehouse)
-    with read_connection(settings.warehouse, timeout_s=settings.lock_timeout_s) as con:
+    with read_connection(settings.warehouse, timeout_s=settings.lock_timeout_s, sandbox=True) as con:
         try:
             cursor = con.execute(query)
+            if cursor.description is None:
+                return
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
         except duckdb.Error as exc:
-            raise UserError(f"SQL error: {str(exc).splitlines()[0]}") from None
-        if cursor.description is None:
-            return
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+            message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            sandboxed = isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in message
+            raise UserError(f"SQL error: {message}" + (f" — {SANDBOX_HINT}" if sandboxed else "")) from None
     _print_rows(columns, rows, output, limit)
 
 
@@ -145,18 +156,10 @@ def _print_rows(columns: list[str], rows: list[tuple], output: OutputFormat, lim
         print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, ensure_ascii=False, indent=1))
     else:
         from rich.console import Console
-        from rich.table import Table
 
-        console = Console()
-        table = Table(*columns, show_lines=False)
-        shown = rows if limit == 0 else rows[:limit]
-        for r in shown:
-            table.add_row(*("NULL" if v is None else str(v) for v in r))
-        console.print(table)
-        if len(shown) < len(rows):
-            console.print(f"({len(rows)} rows, {len(shown)} shown; --limit 0 shows all)")
-        else:
-            console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+        from orchestration.cli.sql_output import print_table
+
+        print_table(Console(), columns, rows, limit)
 
 
 @app.command()
@@ -166,9 +169,11 @@ def ui(
     warehouse: WarehouseOption = None,
 ) -> None:
     """Open the Dagster UI (webserver + daemon for schedules) on the tunehouse definitions."""
+    import signal
     import subprocess
     import sys
 
+    from orchestration.childguard import guarded
     from orchestration.runner import prepare_home, ui_env
     from tunehouse.settings import PROJECT_ROOT
 
@@ -176,8 +181,27 @@ def ui(
     home = prepare_home(settings.dagster_home)
     dagster = Path(sys.executable).parent / "dagster"
     cmd = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", host, "-p", str(port)]
-    typer.echo(f"Dagster UI on http://{host}:{port} (warehouse {settings.warehouse}, DAGSTER_HOME={home})")
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=ui_env(settings)))
+    # The HTML report and the dbt docs open from the UI's links only over HTTP (orchestration.reports_server).
+    from orchestration.reports_server import ReportsServer
+
+    reports = ReportsServer(settings.reports_dir, host="127.0.0.1").start()
+    env = {**ui_env(settings), "TUNEHOUSE_REPORTS_URL": reports.url}
+    typer.echo(f"Dagster UI on http://{host}:{port} (warehouse {settings.warehouse}, DAGSTER_HOME={home}; "
+               f"reports and dbt docs on {reports.url})")
+    # dagster dev gets SIGTERM if this process dies (even by SIGKILL), so it can stop its own
+    # webserver, daemon and code server; Ctrl-C reaches it directly (same process group).
+    proc = subprocess.Popen(guarded(cmd, sig="TERM"), cwd=PROJECT_ROOT, env=env)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP to tunehouse: let dagster dev shut down
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    raise typer.Exit(code)
 
 
 @app.command()
