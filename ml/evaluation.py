@@ -216,7 +216,8 @@ def log_evaluation(run: Run, td: TaskData, ev: Evaluation, *, predictions: bool 
             td.track_ids[f.test_rows], f.prediction,
             probability=prob, actual=f.actual, video_ids=td.video_ids[f.test_rows],
             split="test" if len(ev.folds) == 1 else "oof",
-            fold=None if len(ev.folds) == 1 else f.index,
+            # A hold-out has no fold number; one fold of a CV (a tuned run's) keeps its own.
+            fold=None if len(ev.folds) == 1 and f.index == 0 else f.index,
         )
 
 
