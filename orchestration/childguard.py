@@ -4,7 +4,8 @@
 kernel (`prctl(PR_SET_PDEATHSIG)`) to send it SIGNAL (default KILL) when its parent dies,
 then replaces itself with PROGRAM; the request survives `exec`. So a `tunehouse` command
 killed even with SIGKILL takes its dbt with it, and dbt's DuckDB write lock goes too. On
-other systems it only execs PROGRAM (a SIGINT/SIGTERM still reaches dbt through Dagster).
+other systems there is no such request: `guarded` and `launcher` leave the command as it
+is (a SIGINT/SIGTERM still reaches dbt through Dagster).
 
 `--parent PID` is the process that started it: if that one is already gone when the
 request takes effect (it died between fork and here), the guard exits instead of running
@@ -26,11 +27,13 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+#: Whether the kernel can send a signal on the parent's death (Linux's prctl).
+SUPPORTED = sys.platform.startswith("linux")
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> bool:
     """Ask the kernel to send `sig` to this process when its parent (thread) dies. Linux only."""
-    if not sys.platform.startswith("linux"):
+    if not SUPPORTED:
         return False
     import ctypes
 
@@ -43,6 +46,8 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
 
 def guarded(command: list[str], *, sig: str = "KILL") -> list[str]:
     """`command` run through this guard, for a child started from this process (the parent)."""
+    if not SUPPORTED:
+        return list(command)
     return [sys.executable, "-S", os.path.abspath(__file__), "--parent", str(os.getpid()), "--signal", sig,
             *command]
 
@@ -58,6 +63,8 @@ def launcher(program: str | os.PathLike, folder: str | os.PathLike, *, sig: str 
     import shlex
 
     program = os.path.abspath(program)
+    if not SUPPORTED:
+        return program
     script = (
         "#!/bin/sh\n"
         "# Written by tunehouse (orchestration/childguard.py): run PROGRAM so that it dies with its parent.\n"
