@@ -57,8 +57,10 @@ def _stop_on_terminate() -> None:
     import signal
 
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
+        number = getattr(signal, name, None)
+        # An ignored signal stays ignored (`nohup tunehouse build &` must survive the hangup).
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, signal.default_int_handler)
 
 
 def _unexpected(exc: BaseException, argv: list[str]) -> str:

@@ -290,3 +290,26 @@ def test_killing_tunehouse_ui_stops_dagster_dev_and_everything_it_started(built_
             if not _wait_gone(pid, cmdline, within_s=0):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+@linux_only
+def test_an_ignored_hangup_stays_ignored_and_sigterm_stops_the_command(built_warehouse):
+    """`nohup tunehouse … &` keeps running when the terminal goes; SIGTERM stops the command
+    like Ctrl-C (the emulator's Ctrl-C is a normal stop)."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "emulator", "--port", "0", "--warehouse", str(built_warehouse)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    try:
+        assert "base URL" in "".join(cli.stdout.readline() for _ in range(2)), cli.stderr.read()
+        os.kill(cli.pid, signal.SIGHUP)
+        time.sleep(1)
+        assert cli.poll() is None, "an ignored SIGHUP stopped the command"
+        os.kill(cli.pid, signal.SIGTERM)
+        _, err = cli.communicate(timeout=GONE_WITHIN_S)
+        assert cli.returncode == 0 and "Traceback" not in err, err
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
