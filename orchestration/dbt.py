@@ -43,9 +43,10 @@ class DbtError(RuntimeError):
     """dbt failed; the message names the failing model or test and dbt's own message, in one line."""
 
 
-def warehouse_vars(warehouse: Path | str) -> list[str]:
-    """The `--vars` arguments that point one dbt invocation at `warehouse`."""
-    return ["--vars", json.dumps({WAREHOUSE_VAR: str(Path(warehouse).expanduser().resolve())})]
+def warehouse_vars(warehouse: Path | str, extra: Mapping[str, Any] | None = None) -> list[str]:
+    """The `--vars` arguments that point one dbt invocation at `warehouse` (plus `extra` variables;
+    dbt takes one `--vars`, so every variable of an invocation travels in it)."""
+    return ["--vars", json.dumps({**(extra or {}), WAREHOUSE_VAR: str(Path(warehouse).expanduser().resolve())})]
 
 
 def dbt_env(warehouse: Path | str) -> dict[str, str]:
@@ -122,9 +123,12 @@ def _parse(project: DbtProject, warehouse: Path | str) -> None:
         raise DbtError(f"dbt parse failed: {' '.join(detail[-3:]) or f'exit status {proc.returncode}'}")
 
 
-def run_dbt(args: list[str], warehouse: Path | str, project: DbtProject = dbt_project) -> None:
+def run_dbt(
+    args: list[str], warehouse: Path | str, project: DbtProject = dbt_project, dbt_vars: Mapping[str, Any] | None = None
+) -> None:
     """Run dbt on `warehouse` outside Dagster (tests, benchmarks).
 
+    `dbt_vars`: more dbt variables (e.g. the Kaggle audit's, `ingestion.publish`).
     Raises DbtError naming what failed (`describe_failure`). Artifacts go to a temporary
     folder, removed when dbt is done (also on failure).
     """
@@ -134,7 +138,7 @@ def run_dbt(args: list[str], warehouse: Path | str, project: DbtProject = dbt_pr
                               global_config_flags=["--no-use-colors"])
     target = Path(tempfile.mkdtemp(prefix="tunehouse-dbt-"))
     try:
-        resource.cli([*args, *warehouse_vars(warehouse)], target_path=target).wait()
+        resource.cli([*args, *warehouse_vars(warehouse, dbt_vars)], target_path=target).wait()
     except DagsterDbtCliRuntimeError as exc:
         raise DbtError(f"dbt {args[0] if args else ''} failed: {describe_failure(target, str(exc))}") from None
     finally:

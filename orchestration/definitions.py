@@ -73,6 +73,7 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
             "every ML family and build the report. The YouTube crawl runs in youtube_crawl / youtube_daily.",
         ),
         dg.define_asset_job(
+            max_shrink=settings.kaggle_max_shrink,
             "ingest_kaggle",
             selection=dg.AssetSelection.assets(*kaggle.assets),
             description="Load the Kaggle CSV (or the built-in sample) into raw.kaggle_tracks.",

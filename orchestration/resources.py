@@ -64,6 +64,9 @@ class KaggleSourceResource(dg.ConfigurableResource):
     )
     sample_rows: int = Field(default=3000, description="Rows of the synthetic sample.")
     sample_seed: int = Field(default=7, description="Seed of the synthetic sample.")
+    max_shrink: float = Field(
+        default=0.10, description="Largest share of the current load's rows a new load may lose (else: rejected)."
+    )
 
 
 class YouTubeApiResource(dg.ConfigurableResource):

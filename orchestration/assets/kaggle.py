@@ -1,4 +1,9 @@
-"""raw/kaggle_tracks: the Kaggle CSV (or the built-in sample) loaded into the warehouse."""
+"""raw/kaggle_tracks: the Kaggle CSV (or the built-in sample) loaded into the warehouse.
+
+The load is written, audited and only then published (`ingestion.kaggle_csv.ingest_csv`,
+`ingestion.publish`): a load that fails its audit is kept as rejected and the step fails
+with one line naming the problem; the previous load stays current everywhere.
+"""
 
 from pathlib import Path
 
@@ -14,6 +19,9 @@ class KaggleCsvConfig(dg.Config):
     """A Kaggle 'Spotify and Youtube' CSV. Empty: the kaggle resource's csv_path (TUNEHOUSE_CSV), else the sample."""
     sample_rows: int | None = None
     """Rows of the synthetic sample when no CSV is given (default: the kaggle resource's, TUNEHOUSE_SAMPLE_ROWS)."""
+    allow_shrink: bool = False
+    """Publish the load even if it has far fewer rows than the current one (TUNEHOUSE_KAGGLE_MAX_SHRINK), which
+    otherwise rejects it as probably truncated."""
 
 
 def resolve_csv(config: KaggleCsvConfig, source: KaggleSourceResource, warehouse_path: Path) -> Path:
@@ -50,7 +58,8 @@ def _markdown_table(columns: list[str], rows: list[tuple]) -> str:
             ["raw", "kaggle_loads"],
             group_name="raw",
             kinds={"duckdb"},
-            description="One row per Kaggle CSV load; downstream models read the latest.",
+            description="One row per Kaggle CSV load with its status (pending, published, rejected and why); "
+            "downstream models read the latest published load.",
         ),
         dg.AssetSpec(
             ["raw", "kaggle_quarantine"],
@@ -68,7 +77,8 @@ def kaggle_tracks(
     kaggle: KaggleSourceResource,
 ):
     csv_path = resolve_csv(config, kaggle, warehouse.path)
-    result = ingest_csv(csv_path, warehouse.path)
+    result = ingest_csv(csv_path, warehouse.path, max_shrink=kaggle.max_shrink, allow_shrink=config.allow_shrink,
+                        lock_timeout_s=warehouse.lock_timeout_s)
     with warehouse.read_connection() as con:
         preview_cols = ["track_id", "artist", "track", "views", "stream", "official_video"]
         preview = con.execute(
@@ -83,6 +93,7 @@ def kaggle_tracks(
     if result.rows_quarantined:
         context.log.warning(f"{result.rows_quarantined} rows of {result.source_file} quarantined")
     lineage = {
+        "status": result.status,
         "source_file": result.source_file,
         "file_sha256": result.file_sha256,
         "load_id": result.load_id,

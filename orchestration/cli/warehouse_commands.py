@@ -21,26 +21,43 @@ def ingest(
             show_default=False,
         ),
     ] = None,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Publish the load even if it has far fewer rows than the current one "
+            "(more than TUNEHOUSE_KAGGLE_MAX_SHRINK fewer, default 10 %, is otherwise rejected as probably truncated).",
+        ),
+    ] = False,
     warehouse: WarehouseOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Load a Kaggle CSV into raw.kaggle_tracks (bad rows go to raw.kaggle_quarantine)."""
+    """Load a Kaggle CSV: write it, audit it (bad rows to raw.kaggle_quarantine, dbt's tests), publish it.
+
+    A load that fails its audit is kept as rejected (raw.kaggle_loads.status_reason says
+    why), the current load stays current, and the command fails with one line.
+    """
+    import os
+
     from orchestration.runlog import new_log_path
     from orchestration.runner import run_job
 
     settings = command_settings(warehouse)
     log = new_log_path(settings.warehouse, "ingest")
-    config = {"csv_path": str(csv_path.expanduser().resolve())} if csv_path else {}
+    config: dict[str, object] = {"allow_shrink": allow_shrink}
+    if csv_path:  # absolute, symbolic links left alone (resolving a link loop raises; the asset says what it is)
+        config["csv_path"] = os.path.abspath(csv_path.expanduser())
     outcome = run_job("ingest_kaggle", settings, {"ops": {"ingest_kaggle_csv": {"config": config}}},
                       log_file=log, verbose=verbose)
     meta = outcome.metadata["raw/kaggle_tracks"]
-    verb = "already loaded as" if meta["already_loaded"] else "loaded as"
+    verb = "already loaded as" if meta["already_loaded"] else "loaded, audited and published as"
     typer.echo(
-        f"{meta['source_file']} {verb} load {meta['load_id']}: "
+        f"{meta['source_file']} {verb} load {meta['load_id']} (the current load): "
         f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined → {settings.warehouse}"
     )
     if meta["rows_quarantined"]:
-        typer.echo("  see: tunehouse sql \"select line, field, reason from raw.kaggle_quarantine\"")
+        typer.echo(f"  see: tunehouse sql \"select line, field, reason from raw.kaggle_quarantine "
+                   f"where load_id = {meta['load_id']}\"")
     typer.echo(f"  log: {log}")
 
 

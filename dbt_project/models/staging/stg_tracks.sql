@@ -1,5 +1,8 @@
--- The latest Kaggle load (stg_kaggle_loads.is_latest), cleaned: snake_case names,
--- counts as integers, video_id parsed (macro youtube_video_id).
+-- The current Kaggle load (stg_kaggle_loads.is_latest: the latest published load, never a
+-- pending or rejected one, so this view cannot show a load before it passed its audit),
+-- cleaned: snake_case names, counts as integers, video_id parsed (macro youtube_video_id).
+-- The counts fit BIGINT: ingestion quarantines values that are not finite, negative, not
+-- whole or too large (ingestion/kaggle_schema.py).
 with latest_load as (
     select load_id
     from {{ ref('stg_kaggle_loads') }}
