@@ -7,6 +7,7 @@ and returns the run's results as data (`JobOutcome`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,7 +108,9 @@ def _failure_message(error, run_id: str) -> str:
     root = dbt_project.project_dir / dbt_project.target_path
     targets = sorted(root.glob(f"*-{run_id[:7]}-*"), key=lambda p: p.stat().st_mtime)
     target = targets[-1] if targets else root / "no-run-results"
-    return f"dbt build failed: {describe_failure(target, dbt_error.message)}"
+    # dagster-dbt's message quotes the command: "`…/dbt --no-use-colors build --vars …`".
+    command = re.search(r"`\S+(?: --[\w-]+)* ((?:docs )?[a-z-]+)", dbt_error.message)
+    return f"dbt {command.group(1) if command else 'build'} failed: {describe_failure(target, dbt_error.message)}"
 
 
 def _interrupted(error) -> bool:
