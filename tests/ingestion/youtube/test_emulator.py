@@ -254,3 +254,33 @@ def test_seed_videos_and_crawl_targets_come_from_the_dbt_model(built_warehouse, 
     duckdb.connect(str(bare)).close()
     with pytest.raises(TargetsUnavailable, match="intermediate.int_kaggle_videos does not exist"):
         load_seed_videos(bare)
+
+
+@pytest.mark.parametrize("fault, outcome, check", [
+    ("missing_items_rate", "200 without items", lambda r: "items" not in r.json()),
+    ("null_items_rate", "200 items null", lambda r: r.json()["items"] is None),
+    ("truncated_rate", "200 truncated", lambda r: not _is_json(r.content)),
+    ("bad_count_rate", "200 negative count", lambda r: r.json()["items"][0]["statistics"]["viewCount"] == "-1"),
+])
+def test_malformed_answers_are_200s_charged_like_any_answer(emulator, fault, outcome, check):
+    emulator.state.daily_quota = 100
+    emulator.set_faults(Faults(**{fault: 1.0}))
+    response = get(emulator, part="snippet,statistics", id="vid00000001,vid00000002", key=KEY)
+    assert response.status_code == 200 and check(response)
+    stats = emulator.state.stats()
+    assert stats["responses"] == {outcome: 1} and sum(stats["quota_used"].values()) == 1
+    assert stats["received"] == 1
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def test_failure_shares_cannot_add_up_to_more_than_one():
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        Faults(server_error_rate=0.6, missing_items_rate=0.5)
+    Faults(server_error_rate=0.5, missing_items_rate=0.5, slow_rate=1.0)  # slowness is drawn apart
