@@ -21,7 +21,8 @@
     ({{ column }} at time zone 'UTC')
 {%- endmacro %}
 
-{#- Fractional days from one timestamp to another. -#}
+{#- Fractional days from one timestamp to another, as a double on every engine (Spark's
+    datediff would otherwise give a decimal with 7 places, DuckDB a double). -#}
 {% macro days_between(first_ts, second_ts) -%}
-    ({{ dbt.datediff(first_ts, second_ts, 'second') }} / 86400.0)
+    (cast({{ dbt.datediff(first_ts, second_ts, "second") }} as double) / 86400)
 {%- endmacro %}

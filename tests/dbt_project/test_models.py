@@ -73,7 +73,8 @@ def test_video_id_is_parsed_from_every_common_url_form(video_id_sql, video_id, f
 
 
 @pytest.mark.parametrize("url", [None, "", "https://www.youtube.com/", "https://www.youtube.com/watch?v=short",
-                                 "https://www.youtube.com/channel/UCabcdefghijklmnopqrstuv", "not a url"])
+                                 "https://www.youtube.com/channel/UCabcdefghijklmnopqrstuv", "not a url",
+                                 "https://youtuXbe/abcdefghijk"])
 def test_urls_without_a_video_give_null(video_id_sql, url):
     assert duckdb.execute(f"{video_id_sql} from (select ?::varchar as url)", [url]).fetchone() == (None,)
 

@@ -26,10 +26,8 @@ select
     tracks.channel,
     tracks.licensed,
     coalesce(tracks.official_video, false) as is_official_video,
-    (
-        coalesce(lower(trim(tracks.artist)) in (select name_key from children_artists), false)
-        or coalesce(lower(trim(tracks.channel)) in (select name_key from children_channels), false)
-    ) as is_children,
+    -- Joins, not `x in (select ...)` in the select list, which Spark does not accept there.
+    (children_artists.name_key is not null or children_channels.name_key is not null) as is_children,
     tracks.video_id is not null as has_youtube_video,
     tracks.views,
     tracks.likes,
@@ -38,3 +36,6 @@ select
     tracks.source_file,
     tracks.loaded_at
 from tracks
+-- name_key is unique per match_on (int_children_music_acts), so no row is repeated
+left join children_artists on lower(trim(tracks.artist)) = children_artists.name_key
+left join children_channels on lower(trim(tracks.channel)) = children_channels.name_key

@@ -1,57 +1,23 @@
--- The latest known state of every crawled video: status from its latest snapshot,
--- title/channel/published_at/counts from its latest available snapshot.
-with snapshots as (
-    select * from {{ ref('fct_video_snapshots') }}
-),
-
-ranked as (
-    select
-        snapshots.*,
-        row_number() over (
-            partition by video_id order by observed_at desc, commit_seq desc
-        ) as recency,
-        row_number() over (
-            partition by video_id, is_available order by observed_at desc, commit_seq desc
-        ) as recency_in_status
-    from snapshots
-),
-
-latest as (
-    select video_id, snapshot_status, observed_at, crawl_id from ranked where recency = 1
-),
-
-latest_available as (
-    select * from ranked where is_available and recency_in_status = 1
-),
-
-history as (
-    select
-        video_id,
-        count(*) as snapshot_count,
-        sum(case when is_available then 1 else 0 end) as available_count,
-        min(observed_at) as first_crawled_at
-    from snapshots
-    group by video_id
-)
-
+-- The latest known state of every crawled video: status from its latest snapshot;
+-- title/channel/published_at/counts from its latest available snapshot. Read from
+-- int_video_snapshot_state (one row per video, kept up to date incrementally), so its
+-- cost follows the number of videos, not the number of snapshots.
 select
-    latest.video_id,
-    latest.snapshot_status as status,
-    latest.snapshot_status = 'not_found' as is_gone,
-    latest.observed_at as last_crawled_at,
-    latest.crawl_id as last_crawl_id,
-    history.first_crawled_at,
-    history.snapshot_count,
-    history.available_count,
-    latest_available.observed_at as last_available_at,
-    latest_available.published_at,
-    cast(extract(year from latest_available.published_at) as integer) as published_year,
-    latest_available.channel_id,
-    latest_available.channel_title,
-    latest_available.video_title,
-    latest_available.view_count,
-    latest_available.like_count,
-    latest_available.comment_count
-from latest
-inner join history on latest.video_id = history.video_id
-left join latest_available on latest.video_id = latest_available.video_id
+    video_id,
+    latest_status as status,
+    latest_status = 'not_found' as is_gone,
+    latest_observed_at as last_crawled_at,
+    latest_crawl_id as last_crawl_id,
+    first_crawled_at,
+    snapshot_count,
+    available_count,
+    last_available_observed_at as last_available_at,
+    last_available_published_at as published_at,
+    cast(extract(year from last_available_published_at) as integer) as published_year,
+    last_available_channel_id as channel_id,
+    last_available_channel_title as channel_title,
+    last_available_video_title as video_title,
+    last_available_view_count as view_count,
+    last_available_like_count as like_count,
+    last_available_comment_count as comment_count
+from {{ ref('int_video_snapshot_state') }}

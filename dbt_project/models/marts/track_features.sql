@@ -17,14 +17,41 @@ track_groups as (
     select track_id, track_group_id from {{ ref('int_track_groups') }}
 ),
 
+-- views_per_day of each video's latest row of video_growth (its last available snapshot
+-- against the previous one), from int_video_snapshot_state: one row per video, not the
+-- whole history. Where the state alone cannot tell (the last or the previous snapshot
+-- shares its moment with another one, which video_growth may count as one observation),
+-- from video_growth's latest row of that video.
+state as (
+    select
+        video_id,
+        previous_available_observed_at is null  -- none or one available snapshot
+        or (previous_available_observed_at < last_available_observed_at
+            and (third_available_observed_at is null
+                 or third_available_observed_at < previous_available_observed_at)) as is_unambiguous,
+        case when {{ days_between('previous_available_observed_at', 'last_available_observed_at') }} > 0
+            then (last_available_view_count - previous_available_view_count)
+                 / {{ days_between('previous_available_observed_at', 'last_available_observed_at') }}
+        end as views_per_day
+    from {{ ref('int_video_snapshot_state') }}
+),
+
 latest_growth as (
+    select video_id, views_per_day
+    from state
+    where is_unambiguous
+    union all
     select video_id, views_per_day
     from (
         select
-            video_id,
-            views_per_day,
-            row_number() over (partition by video_id order by observed_at desc, commit_seq desc) as recency
-        from {{ ref('video_growth') }}
+            growth.video_id,
+            growth.views_per_day,
+            row_number() over (
+                partition by growth.video_id order by growth.observed_at desc, growth.commit_seq desc
+            ) as recency
+        from {{ ref('video_growth') }} as growth
+        inner join state on growth.video_id = state.video_id
+        where not state.is_unambiguous
     ) as ranked
     where recency = 1
 ),
