@@ -29,6 +29,25 @@ def default_reports_dir(warehouse: Path | str) -> Path:
     return warehouse.parent / "reports" / warehouse.stem
 
 
+def default_lake_dir(warehouse: Path | str) -> Path:
+    """The landing zone of a warehouse when TUNEHOUSE_LAKE is not set.
+
+    ``data/tunehouse.duckdb`` → ``data/lake/tunehouse/``: the lake mirrors one warehouse's
+    published raw data, so two warehouses in one folder never export into the same lake.
+    """
+    warehouse = Path(warehouse)
+    return warehouse.parent / "lake" / warehouse.stem
+
+
+def spark_dir(warehouse: Path | str) -> Path:
+    """Where the Spark target keeps its Derby metastore and table files, beside the warehouse.
+
+    ``data/tunehouse.duckdb`` → ``data/spark/tunehouse/`` (``metastore_db/``, ``warehouse/``).
+    """
+    warehouse = Path(warehouse)
+    return warehouse.parent / "spark" / warehouse.stem
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TUNEHOUSE_", env_file=".env", extra="ignore", populate_by_name=True
@@ -61,6 +80,16 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="How long to keep retrying when another process holds the DuckDB write lock.",
+    )
+    lake: Path = Field(
+        # Like reports_dir: one landing zone per warehouse (it mirrors that warehouse's raw data).
+        default_factory=lambda data: default_lake_dir(data["warehouse"]),
+        description="The Parquet landing zone: the published raw tables, for Spark and other engines "
+        "(default: <warehouse dir>/lake/<warehouse file name without .duckdb>/).",
+    )
+    dbt_target: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="The engine dbt builds on: 'duckdb' (the warehouse file) or 'spark' (a local Spark over the lake).",
     )
 
     # Machine learning (ml/): dataset filters, seeds and tuning bounds
