@@ -12,7 +12,14 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.assets import kaggle, ml, youtube
-from orchestration.resources import KaggleSourceResource, MLResource, WarehouseResource, YouTubeApiResource
+from orchestration.resources import (
+    DbtEngineResource,
+    KaggleSourceResource,
+    LakeResource,
+    MLResource,
+    WarehouseResource,
+    YouTubeApiResource,
+)
 from orchestration.runlog import LOGGERS
 from tunehouse.settings import Settings, load_settings
 
@@ -53,6 +60,10 @@ def build_resources(settings: Settings, youtube_api_key: str | None = None) -> d
             lock_timeout_s=settings.lock_timeout_s,
         ),
         "dbt": dbt_resource(),
+        # The engine of the dbt assets (TUNEHOUSE_DBT_TARGET; run config `target` per run)
+        # and the landing zone Spark reads (synced before every dbt build).
+        "dbt_engine": DbtEngineResource(target=settings.dbt_target),
+        "lake": LakeResource(path=str(settings.lake.expanduser().resolve())),
     }
 
 

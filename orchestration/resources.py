@@ -139,3 +139,35 @@ class MLResource(dg.ConfigurableResource):
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return TrainOptions(**values)
+
+
+class DbtEngineResource(dg.ConfigurableResource):
+    """The engine the dbt assets build on (`orchestration.engine`): the same asset graph on both."""
+
+    target: Literal["duckdb", "spark"] = Field(
+        default="duckdb", description="duckdb (the warehouse file) or spark (a local Spark over the lake)."
+    )
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The Parquet landing zone (`warehouse.lake`): the published raw data, for Spark and other engines."""
+
+    path: str = Field(description="The lake's root folder (TUNEHOUSE_LAKE).")
+
+    def prepare(self, context: dg.AssetExecutionContext, target: str, warehouse: WarehouseResource) -> None:
+        """Bring the lake up to date before a dbt build on `target` (`orchestration.engine.prepare`).
+
+        On Spark a failure stops the build (Spark reads the lake); on DuckDB it is a warning
+        (the build reads the warehouse, and the next build exports again)."""
+        from orchestration.engine import EngineError, check_target, prepare
+        from warehouse.connection import WarehouseError
+        from warehouse.lake import LakeError
+
+        try:
+            result = prepare(check_target(target), warehouse.path, self.path, warehouse.lock_timeout_s)
+        except (EngineError, LakeError, WarehouseError) as exc:
+            if target == "duckdb" and not isinstance(exc, EngineError):
+                context.log.warning(f"landing zone not updated: {exc}")
+                return
+            raise dg.Failure(str(exc)) from None
+        context.log.info(result.summary())

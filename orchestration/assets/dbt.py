@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.dbt import TunehouseDbtTranslator, dbt_project, warehouse_vars
-from orchestration.resources import WarehouseResource
+from orchestration.resources import DbtEngineResource, LakeResource, WarehouseResource
 
 #: The op (and Dagster step) every dbt asset materializes in.
 DBT_OP = "tunehouse_dbt_assets"
@@ -16,6 +16,8 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild incremental models from all their history (after a new Kaggle load, or to
     recompute video_growth built by an older version of the model)."""
+    target: str | None = None
+    """The engine dbt builds on: duckdb or spark [default: the dbt_engine resource's, TUNEHOUSE_DBT_TARGET]."""
 
 
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
@@ -31,10 +33,15 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     )
     def tunehouse_dbt_assets(
         context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource,
-        warehouse: WarehouseResource,
+        warehouse: WarehouseResource, dbt_engine: DbtEngineResource, lake: LakeResource,
     ):
-        # The warehouse reaches the dbt process as a dbt variable (profiles.yml reads it).
-        args = ["build", *(["--full-refresh"] if config.full_refresh else []), *warehouse_vars(warehouse.path)]
+        from orchestration.engine import target_args, target_vars
+
+        target = config.target or dbt_engine.target
+        lake.prepare(context, target, warehouse)
+        # The warehouse (and on Spark the lake) reach the dbt process as dbt variables (profiles.yml).
+        args = ["build", *(["--full-refresh"] if config.full_refresh else []), *target_args(target),
+                *warehouse_vars(warehouse.path, target_vars(target, warehouse.path, lake.path))]
         yield from dbt.cli(args, context=context).stream()
 
     return tunehouse_dbt_assets

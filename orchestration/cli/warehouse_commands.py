@@ -61,11 +61,23 @@ def ingest(
     typer.echo(f"  log: {log}")
 
 
+class DbtTarget(str, Enum):
+    """The dbt targets (orchestration.engine.TARGETS)."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @app.command()
 def build(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Rebuild incremental models (video_growth, …) from all history.")
     ] = False,
+    target: Annotated[
+        DbtTarget | None,
+        typer.Option("--target", help="Engine: duckdb (the warehouse) or spark (local Spark over the lake) "
+                     "(default: TUNEHOUSE_DBT_TARGET, else duckdb).", show_default=False),
+    ] = None,
     warehouse: WarehouseOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -79,7 +91,10 @@ def build(
     settings = command_settings(warehouse)
     log = new_log_path(settings.warehouse, "build")
     started = time.perf_counter()
-    config = {"ops": {DBT_OP: {"config": {"full_refresh": True}}}} if full_refresh else None
+    op_config: dict[str, object] = {"full_refresh": True} if full_refresh else {}
+    if target is not None:
+        op_config["target"] = target.value
+    config = {"ops": {DBT_OP: {"config": op_config}}} if op_config else None
     outcome = run_job("dbt_build", settings, config, log_file=log, verbose=verbose)
     typer.echo(
         f"built {len(outcome.assets_of(DBT_OP))} dbt assets in {settings.warehouse} "
