@@ -39,6 +39,7 @@ def build_resources(settings: Settings, youtube_api_key: str | None = None) -> d
             csv_path=str(settings.csv) if settings.csv else None,
             sample_rows=settings.sample_rows,
             sample_seed=settings.sample_seed,
+            max_shrink=settings.kaggle_max_shrink,
         ),
         "youtube": YouTubeApiResource(
             api_key=youtube_api_key if youtube_api_key is not None else dg.EnvVar(YOUTUBE_API_KEY_VAR),
@@ -84,7 +85,6 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
             "every ML family and build the report. The YouTube crawl runs in youtube_crawl / youtube_daily.",
         ),
         dg.define_asset_job(
-            max_shrink=settings.kaggle_max_shrink,
             "ingest_kaggle",
             selection=dg.AssetSelection.assets(*kaggle.assets),
             description="Load the Kaggle CSV (or the built-in sample) into raw.kaggle_tracks.",
