@@ -52,8 +52,9 @@ def ingest(
     meta = outcome.metadata["raw/kaggle_tracks"]
     verb = "already loaded as" if meta["already_loaded"] else "loaded, audited and published as"
     typer.echo(
-        f"{meta['source_file']} {verb} load {meta['load_id']} (the current load): "
-        f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined → {settings.warehouse}"
+        f"{meta['source_file']} {verb} load {meta['load_id']}: "
+        f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined; "
+        f"{'audited, published and ' if not meta['already_loaded'] else ''}now the current load → {settings.warehouse}"
     )
     if meta["rows_quarantined"]:
         typer.echo(f"  see: tunehouse sql \"select line, field, reason from raw.kaggle_quarantine "
