@@ -50,7 +50,7 @@ def ingest(
     outcome = run_job("ingest_kaggle", settings, {"ops": {"ingest_kaggle_csv": {"config": config}}},
                       log_file=log, verbose=verbose)
     meta = outcome.metadata["raw/kaggle_tracks"]
-    verb = "already loaded as" if meta["already_loaded"] else "loaded, audited and published as"
+    verb = "already loaded as" if meta["already_loaded"] else "loaded as"
     typer.echo(
         f"{meta['source_file']} {verb} load {meta['load_id']}: "
         f"{meta['dagster/row_count']} rows, {meta['rows_quarantined']} quarantined; "
