@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     )
     sample_rows: int = Field(default=3000, ge=50, description="Rows of the synthetic sample.")
     sample_seed: int = Field(default=7, description="Seed of the synthetic sample.")
+    kaggle_max_shrink: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the current Kaggle load's rows a new load may lose; a load that loses "
+        "more is rejected as probably truncated (`tunehouse ingest --allow-shrink` accepts it).",
+    )
     reports_dir: Path = Field(
         # Computed from the (already validated) warehouse field: each warehouse gets its own
         # folder, so a report built from one warehouse never overwrites another's.
@@ -103,13 +110,6 @@ class Settings(BaseSettings):
     )
     ml_cv_folds: int = Field(default=5, ge=2, le=20, description="Folds of the honest protocol's grouped CV.")
     ml_optuna_trials: int = Field(default=10, ge=1, description="Optuna trials added per tuning run.")
-    kaggle_max_shrink: float = Field(
-        default=0.10,
-        ge=0.0,
-        le=1.0,
-        description="Largest share of the current Kaggle load's rows a new load may lose; a load that loses "
-        "more is rejected as probably truncated (`tunehouse ingest --allow-shrink` accepts it).",
-    )
     ml_tsne_rows: int = Field(default=2000, ge=100, description="Rows (seeded sample) shown in the t-SNE view.")
     ml_torch_threads: int = Field(
         default=1,
