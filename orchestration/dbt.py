@@ -219,7 +219,17 @@ def _logged_errors(error_text: str) -> str:
 
 
 class TunehouseDbtTranslator(DagsterDbtTranslator):
-    """Models and seeds are keyed [schema, name]; sources by their meta key."""
+    """How a dbt node appears in Dagster.
+
+    - key: ``[schema, name]`` for models and seeds (the relation, e.g. ``marts/dim_tracks``);
+      sources by their ``meta.dagster.asset_key`` (the Python assets that write ``raw.*``).
+    - group: the node's dbt group (``dbt_project/models/_groups.yml``: kaggle → youtube →
+      features, the stages of the flow, so the graph reads left to right), else its schema.
+    - owners: the dbt group's owner (its ``name``, ``team:…``).
+    - tags: ``layer`` (the schema: staging, intermediate, marts) and ``domain`` (the group).
+    - code references: the model's SQL file (dagster-dbt's ``enable_code_references``) and
+      its YAML file (columns, tests).
+    """
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -227,4 +237,65 @@ class TunehouseDbtTranslator(DagsterDbtTranslator):
         return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return dbt_resource_props.get("schema")
+        return dbt_resource_props.get("config", {}).get("group") or dbt_resource_props.get("schema")
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        # dagster-dbt passes the node with "group" replaced by the dbt group's properties.
+        group = dbt_resource_props.get("group")
+        owner = group.get("owner", {}) if isinstance(group, Mapping) else {}
+        return [owner["name"]] if owner.get("name") else super().get_owners(dbt_resource_props)
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        tags = dict(super().get_tags(dbt_resource_props))
+        if dbt_resource_props["resource_type"] != "source":
+            tags["layer"] = dbt_resource_props["schema"]
+            group = dbt_resource_props.get("config", {}).get("group")
+            if group:
+                tags["domain"] = group
+        return tags
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None):
+        import warnings
+
+        from dagster import BetaWarning, CodeReferencesMetadataValue, LocalFileCodeReference
+
+        with warnings.catch_warnings():  # code references are a beta API: a warning per model otherwise
+            warnings.simplefilter("ignore", BetaWarning)
+            spec = super().get_asset_spec(manifest, unique_id, project)
+            patch = self.get_resource_props(manifest, unique_id).get("patch_path")  # "tunehouse://models/x.yml"
+            if project is None or not patch:
+                return spec
+            current = spec.metadata.get(CODE_REFERENCES_KEY)
+            yaml = LocalFileCodeReference(
+                file_path=str(Path(project.project_dir) / patch.split("://", 1)[-1]), label="YAML (columns, tests)"
+            )
+            references = [*(current.code_references if current else []), yaml]
+            return spec.replace_attributes(metadata={
+                **spec.metadata, CODE_REFERENCES_KEY: CodeReferencesMetadataValue(code_references=references)
+            })
+def manifest_for_warehouse(manifest_path: Path, warehouse: Path | str) -> dict[str, Any]:
+    """The parsed manifest with its relations in `warehouse`'s DuckDB database.
+
+    dbt-duckdb names a relation with the database of the file it was parsed against (DuckDB
+    calls the database after the file's stem: `"tunehouse"."marts"."dim_tracks"`), and the
+    one manifest serves every warehouse. dagster-dbt reads row counts and columns through
+    those names after a run, so they must name this warehouse's database, or the metadata of
+    any other warehouse would be looked up in a database that is not attached.
+    """
+    manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    if manifest.get("metadata", {}).get("adapter_type") != "duckdb":
+        return manifest
+    database = Path(warehouse).expanduser().resolve().stem
+    for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
+        parsed = node.get("database")
+        if parsed and parsed != database:
+            node["database"] = database
+            if (node.get("relation_name") or "").startswith(f'"{parsed}".'):
+                node["relation_name"] = f'"{database}".' + node["relation_name"][len(parsed) + 3:]
+    return manifest
+
+
+#: Dagster's metadata key for an asset's code references (links to its source files).
+CODE_REFERENCES_KEY = "dagster/code_references"
+
+

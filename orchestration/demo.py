@@ -147,6 +147,7 @@ def crawl_emulated_days(demo: DemoRun) -> None:
     """Emulated YouTube API on loopback, one crawl per emulated day, then the growth models."""
     from rich.table import Table
 
+    from ingestion.youtube.apiclock import api_day
     from ingestion.youtube.emulator import DEFAULT_API_KEY, EmulatorServer, Faults, VideoUniverse, load_seed_videos
     from orchestration.analyses import analysis_sql, analysis_title
     from orchestration.assets.dbt import DBT_OP
@@ -170,7 +171,9 @@ def crawl_emulated_days(demo: DemoRun) -> None:
         for day in range(1, EMULATED_DAYS + 1):
             job = "youtube_daily" if day == EMULATED_DAYS else "youtube_crawl"
             # The emulator's key is not a secret: the YouTube resource is built with it literally.
-            outcome = demo.run(job, config, youtube_api_key=DEFAULT_API_KEY)
+            # Each crawl materializes the partition of its API day (the emulated day, Pacific).
+            outcome = demo.run(job, config, youtube_api_key=DEFAULT_API_KEY,
+                               partition_key=api_day(emulator.now()).isoformat())
             meta = outcome.metadata["raw/youtube_snapshots"]
             demo.console.print(
                 f"  day {day} ({emulator.now():%Y-%m-%d}): crawl {meta['status']}, {meta['ids_ok']} ok, "

@@ -103,6 +103,22 @@ class YouTubeApiResource(dg.ConfigurableResource):
         )
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """The reports folder (HTML report, figures, dbt docs) and, under `tunehouse ui`, its URL."""
+
+    reports_dir: str = Field(description="Where the HTML report, the figures and the dbt docs go.")
+    url: str | None = Field(
+        default=None,
+        description="Where `tunehouse ui` serves the reports folder over HTTP (TUNEHOUSE_REPORTS_URL); unset: no links.",
+    )
+
+    def url_of(self, relative: Path | str) -> str:
+        """The URL of a file of the reports folder (`url` must be set)."""
+        if not self.url:
+            raise ValueError("the reports folder is not served (TUNEHOUSE_REPORTS_URL is unset)")
+        return self.url.rstrip("/") + "/" + Path(relative).as_posix()
+
+
 class MLResource(dg.ConfigurableResource):
     """Every knob of a family run that is not per-run config (`ml.options.TrainOptions`)."""
 

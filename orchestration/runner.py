@@ -132,7 +132,8 @@ def run_job(
     Run output (dbt's lines, warnings, Dagster's event log) goes to `log_file` and, with
     `verbose`, to the terminal too; without a log file and not verbose it is discarded.
     `youtube_api_key` binds the YouTube resource to a literal key (the emulator's) instead
-    of YOUTUBE_API_KEY. Raises JobFailed with the root error.
+    of YOUTUBE_API_KEY. `partition_key`: the partition of a partitioned job (an API day of
+    the crawl, e.g. "2023-02-08"). Raises JobFailed with the root error.
     """
     import contextlib
     import os
@@ -159,7 +160,8 @@ def run_job(
         instance = stack.enter_context(open_instance(settings.dagster_home))
         try:
             result = job.execute_in_process(
-                run_config=config, instance=instance, raise_on_error=False, asset_selection=selection
+                run_config=config, instance=instance, raise_on_error=False, asset_selection=selection,
+                partition_key=partition_key,
             )
         except dg.DagsterExecutionInterruptedError:  # a BaseException: interrupted outside a step
             raise JobInterrupted() from None
@@ -180,3 +182,4 @@ def run_job(
         metadata[key] = {k: v.value for k, v in mat.metadata.items()}
         by_op.setdefault(event.node_name, []).append(key)
     return JobOutcome(result.run_id, list(metadata), metadata, by_op)
+    partition_key: str | None = None,

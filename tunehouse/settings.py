@@ -29,6 +29,17 @@ def default_reports_dir(warehouse: Path | str) -> Path:
     return warehouse.parent / "reports" / warehouse.stem
 
 
+def default_dagster_home(warehouse: Path | str) -> Path:
+    """The Dagster instance (run history) of a warehouse when DAGSTER_HOME is not set.
+
+    ``data/tunehouse.duckdb`` → ``data/dagster/tunehouse/``: one run history per warehouse,
+    so the UI of one warehouse never shows the runs (or the "latest materialization") of
+    another, e.g. a scratch warehouse's.
+    """
+    warehouse = Path(warehouse)
+    return warehouse.parent / "dagster" / warehouse.stem
+
+
 def default_lake_dir(warehouse: Path | str) -> Path:
     """The landing zone of a warehouse when TUNEHOUSE_LAKE is not set.
 
@@ -79,9 +90,16 @@ class Settings(BaseSettings):
         "(default: <warehouse dir>/reports/<warehouse file name without .duckdb>/).",
     )
     dagster_home: Path = Field(
-        default=PROJECT_ROOT / ".dagster_home",
-        validation_alias=AliasChoices("DAGSTER_HOME", "TUNEHOUSE_DAGSTER_HOME"),
-        description="Dagster's instance folder (run history); the CLI and `tunehouse ui` use the same one.",
+        # Like reports_dir: computed from the warehouse, so each warehouse has its own history.
+        default_factory=lambda data: default_dagster_home(data["warehouse"]),
+        validation_alias=AliasChoices("TUNEHOUSE_DAGSTER_HOME", "DAGSTER_HOME"),
+        description="Dagster's instance folder (run history); the CLI and `tunehouse ui` use the same one "
+        "(default: <warehouse dir>/dagster/<warehouse file name without .duckdb>/).",
+    )
+    reports_url: str | None = Field(
+        default=None,
+        description="Where the reports folder is served over HTTP (set by `tunehouse ui` for its Dagster UI, "
+        "which links the HTML report and the dbt docs there); unset: no links, only paths.",
     )
     lock_timeout_s: float = Field(
         default=60.0,

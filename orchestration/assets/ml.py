@@ -25,6 +25,7 @@ import dagster as dg
 from ml.families import FAMILIES, SUITES, Family
 from ml.options import ALL_PROTOCOLS
 from ml.results import FamilyResult
+from orchestration.metadata import figure_metadata, results_figure_markdown
 from orchestration.resources import MLResource, WarehouseResource
 
 TRACK_FEATURES = dg.AssetKey(["marts", "track_features"])
@@ -59,7 +60,7 @@ def family_metadata(result: FamilyResult) -> dict[str, dg.MetadataValue]:
             if value is not None and math.isfinite(value):
                 meta[f"{run.key}/{name}"] = dg.MetadataValue.float(float(value))
     for name, path in sorted(result.figures.items()):
-        meta[f"figure/{name}"] = dg.MetadataValue.path(str(path))
+        meta[f"figure/{name}"] = figure_metadata(path)  # PNGs inline (Markdown), other files as paths
     return meta
 
 
@@ -177,8 +178,10 @@ def ml_report(warehouse: WarehouseResource, ml: MLResource) -> dg.MaterializeRes
             f"| {r.family} | {r.task or ''} | {r.model} | {r.protocol} | {r.primary_metric or ''} | "
             f"{'' if value is None else f'{value:.4f}'} | {'' if base is None else f'{base:.4f}'} | "
             f"{r.verdict.label} |")
+    figure = results_figure_markdown(results)
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(path)),
+        **({"figure/honest_vs_baseline": dg.MetadataValue.md(figure)} if figure else {}),
         "results": dg.MetadataValue.md("\n".join(lines)),
         "runs_shown": dg.MetadataValue.int(len(results)),
         # By the one rule (ml.verdicts): a detectable difference on the same rows, not any positive one.

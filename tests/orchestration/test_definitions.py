@@ -4,14 +4,18 @@ resources come from one explicit Settings, and CLI runs leave the process enviro
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
+import yaml
 
 from ml.families import FAMILIES, SUITES
 from orchestration.assets import kaggle
-from orchestration.definitions import build_definitions
-from tunehouse.settings import load_settings
+from orchestration.definitions import GROUP_OWNERS, WAREHOUSE_TAG, build_definitions
+from tunehouse.settings import PROJECT_ROOT, load_settings
 
 
 def test_definitions_load_with_the_foundation_graph(tmp_path):
@@ -107,12 +111,111 @@ def test_run_job_uses_the_settings_it_is_given_and_leaves_the_environment_alone(
     build = run_job("dbt_build", settings, log_file=log)
     assert dict(os.environ) == env_before
     assert ingest.metadata["raw/kaggle_tracks"]["dagster/row_count"] == 200
-    assert len(build.assets_of(DBT_OP)) == len(build.materialized) > 5
+    # dbt_build: every dbt asset, then the dbt docs site (one self-contained page).
+    assert set(build.materialized) == {*build.assets_of(DBT_OP), "docs/dbt_docs"} and len(build.materialized) > 5
+    page = Path(build.metadata["docs/dbt_docs"]["page"])
+    assert page == settings.reports_dir / "dbt_docs" / "index.html" and "dim_tracks" in page.read_text()
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.dim_tracks").fetchone() == (200,)
+        relations = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('staging', 'intermediate', 'marts')").fetchall()
+        # Every dbt model and seed (views too) has its row count and its columns with their
+        # types, as the warehouse has them.
+        for schema, table in relations:
+            meta = build.metadata[f"{schema}/{table}"]
+            (rows,) = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
+            assert meta["dagster/row_count"] == rows, (schema, table)
+            columns = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, table]).fetchall()
+            assert [(c.name, c.type) for c in meta["dagster/column_schema"].columns] == columns, (schema, table)
+    assert "dagster/column_lineage" in build.metadata["marts/dim_tracks"]
     assert not os.path.exists(os.environ["TUNEHOUSE_WAREHOUSE"])
-    # Both runs are in the instance of settings.dagster_home (what the UI shows).
+    # Both runs are in the instance of settings.dagster_home (what the UI shows), tagged with the warehouse.
     with open_instance(settings.dagster_home) as instance:
-        assert {r.run_id for r in instance.get_runs()} == {ingest.run_id, build.run_id}
+        runs = instance.get_runs()
+        assert {r.run_id for r in runs} == {ingest.run_id, build.run_id}
+        assert {r.tags.get(WAREHOUSE_TAG) for r in runs} == {str((tmp_path / "w.duckdb").resolve())}
     # dbt's per-model lines went to the log file.
     assert "OK created sql" in log.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    defs = build_definitions(load_settings(warehouse=tmp_path_factory.mktemp("defs") / "w.duckdb"))
+    return defs, defs.resolve_asset_graph()
+
+
+def test_the_graph_reads_left_to_right(graph):
+    """Groups are stages of the flow: no group is both before and after another."""
+    _defs, graph = graph
+    keys = graph.get_all_asset_keys()
+    group = {k: graph.get(k).group_name for k in keys}
+    assert set(group.values()) == {"kaggle", "youtube", "features", "ml", "docs"}
+    edges = {(group[p], group[k]) for k in keys for p in graph.get(k).parent_keys if group[p] != group[k]}
+    order = ["kaggle", "youtube", "features", "ml"]
+    for before, after in edges:
+        assert after == "docs" or order.index(before) < order.index(after), (before, after)
+    # The crawl's targets come from the model before it; the crawl feeds the youtube models.
+    snapshots = dg.AssetKey(["raw", "youtube_snapshots"])
+    assert graph.get(snapshots).parent_keys == {dg.AssetKey(["intermediate", "int_kaggle_videos"])}
+    assert group[dg.AssetKey(["intermediate", "int_kaggle_videos"])] == "kaggle"
+    # Every ML asset (deep ones included) is keyed ml/... and grouped ml.
+    assert {k for k in keys if k.path[0] == "ml"} == {k for k in keys if group[k] == "ml"}
+
+
+def test_every_asset_has_owners_tags_and_code(graph):
+    _defs, graph = graph
+    dbt_groups = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "models" / "_groups.yml").read_text())["groups"]
+    assert {g["name"]: [g["owner"]["name"]] for g in dbt_groups} == {
+        g: o for g, o in GROUP_OWNERS.items() if g in {d["name"] for d in dbt_groups}}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == GROUP_OWNERS[node.group_name], key
+        assert node.tags["layer"] == key.path[0] and node.tags["domain"] == node.group_name, key
+        references = node.metadata["dagster/code_references"].code_references
+        assert references and all(Path(r.file_path).is_file() for r in references), key
+        if "dbt" in node.kinds and key.path[0] != "docs":
+            # The model's SQL (a seed's CSV) and its YAML.
+            assert {Path(r.file_path).suffix for r in references} in ({".sql", ".yml"}, {".csv", ".yml"}), key
+        else:
+            assert Path(references[0].file_path).suffix == ".py" and references[0].line_number, key
+
+
+def test_raw_tables_carry_their_column_schema(graph, built_warehouse):
+    """The schema shown for each raw table is the table a real ingest creates."""
+    _defs, graph = graph
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        for key in [k for k in graph.get_all_asset_keys() if k.path[0] == "raw"]:
+            columns = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'raw' "
+                "AND table_name = ? ORDER BY ordinal_position", [key.path[1]]).fetchall()
+            schema = graph.get(key).metadata["dagster/column_schema"]
+            assert [(c.name, c.type) for c in schema.columns] == columns and columns, key
+
+
+def test_jobs_are_the_ones_the_readme_names(graph):
+    defs, _graph = graph
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("Jobs: "):readme.index("\n\n", readme.index("Jobs: "))]
+    named = set(re.findall(r"`([a-z_<>]+)`", paragraph))
+    expected = {n for n in named if "<" not in n} | {f"ml_{name}" for name in FAMILIES if "ml_<family>" in named}
+    jobs = {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")}
+    assert jobs == expected
+    assert {f"ml_{name}" for name in FAMILIES} <= jobs  # one job per ML family, deep ones too
+
+
+def test_each_warehouse_has_its_own_run_history(tmp_path, monkeypatch):
+    from orchestration.runner import open_instance, run_job
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    scratch, demo = (load_settings(warehouse=tmp_path / name, sample_rows=60) for name in ("scratch.duckdb",
+                                                                                          "demo.duckdb"))
+    assert scratch.dagster_home == tmp_path / "dagster" / "scratch" != demo.dagster_home
+    run = run_job("ingest_kaggle", scratch)
+    with open_instance(demo.dagster_home) as instance:
+        assert instance.get_runs() == []  # the demo warehouse's UI never shows the scratch run
+    with open_instance(scratch.dagster_home) as instance:
+        [only] = instance.get_runs()
+        assert only.run_id == run.run_id and only.tags[WAREHOUSE_TAG] == str(scratch.warehouse.resolve())

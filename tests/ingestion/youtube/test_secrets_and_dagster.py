@@ -111,7 +111,7 @@ def test_daily_schedule_crawls_then_builds_the_snapshot_models(tmp_path):
     assert "raw/kaggle_tracks" not in keys
     graph = defs.resolve_asset_graph()
     upstream = graph.get(dg.AssetKey(["raw", "youtube_snapshots"])).parent_keys
-    assert dg.AssetKey(["staging", "stg_tracks"]) in upstream
+    assert dg.AssetKey(["intermediate", "int_kaggle_videos"]) in upstream  # the model the crawl's targets come from
     fct_parents = graph.get(dg.AssetKey(["marts", "fct_video_snapshots"])).parent_keys
     assert dg.AssetKey(["staging", "stg_youtube_snapshots"]) in fct_parents
     stg_parents = graph.get(dg.AssetKey(["staging", "stg_youtube_snapshots"])).parent_keys
