@@ -13,6 +13,7 @@ its own `run_results.json` (`describe_failure`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,69 @@ def run_dbt(
         shutil.rmtree(target, ignore_errors=True)
 
 
+#: How long dbt gets to stop after SIGINT before it is killed.
+STOP_GRACE_S = 10.0
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGINT to `process` (dbt stops cleanly, closing its connections), SIGKILL after `grace_s`."""
+    import signal
+
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextlib.contextmanager
+def stop_dbt_on_interrupt(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> Iterator[None]:
+    """While dbt's output is read in a thread pool: an interrupt stops dbt, then ends the step.
+
+    dagster-dbt's `fetch_row_counts()`/`fetch_column_metadata()` read dbt's events in a
+    worker thread while the step's (main) thread polls their futures. Dagster raises its
+    interrupt (SIGINT/SIGTERM) as an exception wherever the main thread is; inside that
+    polling it can leave a future's lock held and the step waits forever for the worker,
+    which itself waits for dbt to finish the whole build (seen in tests, about one kill in
+    two). Inside this block a signal only stops dbt (`stop_process`, from a helper thread);
+    the stream then ends by itself and Dagster's interrupt is raised here, at a safe point.
+    Only in the main thread (elsewhere signals cannot be handled; Dagster does the same).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from dagster import DagsterExecutionInterruptedError
+
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame) -> None:
+        if not received:
+            threading.Thread(target=stop_process, args=(process, grace_s), name="tunehouse-stop-dbt",
+                             daemon=True).start()
+        received.append(signum)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, on_signal)
+    try:
+        yield
+    except Exception:
+        if received:  # dbt failed because it was stopped: the interrupt is what happened
+            raise DagsterExecutionInterruptedError() from None
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if received:
+        raise DagsterExecutionInterruptedError()
+
+
 #: run_results.json statuses that fail an invocation ("warn" does not).
 _FAILED = ("error", "fail", "runtime error")
 #: The first line of dbt's message for a node, e.g. "Runtime Error in model stg_tracks (models/…)".
@@ -218,6 +282,32 @@ def _logged_errors(error_text: str) -> str:
     return " ".join(": ".join(lines[:2]).split())[:400]
 
 
+def manifest_for_warehouse(manifest_path: Path, warehouse: Path | str) -> dict[str, Any]:
+    """The parsed manifest with its relations in `warehouse`'s DuckDB database.
+
+    dbt-duckdb names a relation with the database of the file it was parsed against (DuckDB
+    calls the database after the file's stem: `"tunehouse"."marts"."dim_tracks"`), and the
+    one manifest serves every warehouse. dagster-dbt reads row counts and columns through
+    those names after a run, so they must name this warehouse's database, or the metadata of
+    any other warehouse would be looked up in a database that is not attached.
+    """
+    manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    if manifest.get("metadata", {}).get("adapter_type") != "duckdb":
+        return manifest
+    database = Path(warehouse).expanduser().resolve().stem
+    for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
+        parsed = node.get("database")
+        if parsed and parsed != database:
+            node["database"] = database
+            if (node.get("relation_name") or "").startswith(f'"{parsed}".'):
+                node["relation_name"] = f'"{database}".' + node["relation_name"][len(parsed) + 3:]
+    return manifest
+
+
+#: Dagster's metadata key for an asset's code references (links to its source files).
+CODE_REFERENCES_KEY = "dagster/code_references"
+
+
 class TunehouseDbtTranslator(DagsterDbtTranslator):
     """How a dbt node appears in Dagster.
 
@@ -273,29 +363,3 @@ class TunehouseDbtTranslator(DagsterDbtTranslator):
             return spec.replace_attributes(metadata={
                 **spec.metadata, CODE_REFERENCES_KEY: CodeReferencesMetadataValue(code_references=references)
             })
-def manifest_for_warehouse(manifest_path: Path, warehouse: Path | str) -> dict[str, Any]:
-    """The parsed manifest with its relations in `warehouse`'s DuckDB database.
-
-    dbt-duckdb names a relation with the database of the file it was parsed against (DuckDB
-    calls the database after the file's stem: `"tunehouse"."marts"."dim_tracks"`), and the
-    one manifest serves every warehouse. dagster-dbt reads row counts and columns through
-    those names after a run, so they must name this warehouse's database, or the metadata of
-    any other warehouse would be looked up in a database that is not attached.
-    """
-    manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
-    if manifest.get("metadata", {}).get("adapter_type") != "duckdb":
-        return manifest
-    database = Path(warehouse).expanduser().resolve().stem
-    for node in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
-        parsed = node.get("database")
-        if parsed and parsed != database:
-            node["database"] = database
-            if (node.get("relation_name") or "").startswith(f'"{parsed}".'):
-                node["relation_name"] = f'"{database}".' + node["relation_name"][len(parsed) + 3:]
-    return manifest
-
-
-#: Dagster's metadata key for an asset's code references (links to its source files).
-CODE_REFERENCES_KEY = "dagster/code_references"
-
-

@@ -7,7 +7,10 @@ and returns the run's results as data (`JobOutcome`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +120,118 @@ def _interrupted(error) -> bool:
     return any(e.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt") for e in _chain(error))
 
 
+#: How long dbt gets to stop after SIGINT before it is killed.
+STOP_GRACE_S = 10.0
+
+
+def _dbt_children() -> list[int]:
+    """This process's dbt children (Linux: from /proc)."""
+    from orchestration.dbt import DBT_EXECUTABLE
+
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me and DBT_EXECUTABLE.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _stop_dbt_children(grace_s: float) -> None:
+    """SIGINT to this process's dbt children (dbt stops cleanly), SIGKILL to those left after `grace_s`."""
+    import signal
+    import time
+
+    children = _dbt_children()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    while children and time.monotonic() < deadline:
+        time.sleep(0.2)
+        children = [pid for pid in children if pid in _dbt_children()]
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+#: How long the run may take to end after its dbt is stopped before the command exits anyway.
+FORCE_EXIT_S = 30.0
+
+
+@contextlib.contextmanager
+def _dbt_stops_on_interrupt(grace_s: float = STOP_GRACE_S, force_exit_s: float = FORCE_EXIT_S) -> Iterator[None]:
+    """While a job runs in this (main) thread: on SIGINT/SIGTERM, its dbt stops, and so does the command.
+
+    The safety net under the dbt asset's own handling (`orchestration.dbt.stop_dbt_on_interrupt`)
+    and dagster-dbt's (which forwards SIGINT only while its loop reads dbt's output in the
+    main thread): Python's wakeup fd sees every signal that has a Python handler, whoever
+    installed it, and a watcher thread stops this process's dbt children itself.
+
+    Dagster's interrupt is an exception raised wherever the main thread is, and it can leave
+    a lock held (a deadlock seen in dagster's `imap`). So if the run has not ended
+    `force_exit_s` after the signal's dbt stop, or on a second signal, the command exits at
+    once (status 130) without further clean-up; dbt is gone already. Linux only (/proc),
+    like `orchestration.childguard`.
+    """
+    import signal
+    import socket
+    import sys
+    import threading
+    import time
+
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    try:
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread of the main interpreter
+        reader.close()
+        writer.close()
+        yield
+        return
+
+    def force_exit(why: str) -> None:
+        sys.stderr.write(f"interrupted ({why}; exited without further clean-up)\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    def watch() -> None:
+        stopping, deadline = {signal.SIGINT, signal.SIGTERM}, None
+        while True:
+            reader.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                data = reader.recv(64)
+            except TimeoutError:
+                force_exit(f"the run did not end within {force_exit_s:.0f}s of stopping dbt")
+            except OSError:  # closed: the job is over
+                return
+            if not data:  # the job is over
+                return
+            if stopping & set(data):
+                if deadline is not None:
+                    force_exit("a second signal")
+                _stop_dbt_children(grace_s)
+                deadline = time.monotonic() + force_exit_s
+
+    watcher = threading.Thread(target=watch, name="tunehouse-dbt-stopper", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        writer.close()  # ends the watcher's recv
+        watcher.join(timeout=1)
+        reader.close()
+
+
 def run_job(
     name: str,
     settings: Settings,
@@ -126,6 +241,7 @@ def run_job(
     log_file: Path | None = None,
     verbose: bool = False,
     youtube_api_key: str | None = None,
+    partition_key: str | None = None,
 ) -> JobOutcome:
     """Execute job `name` (or only `asset_keys` of it) on the instance of `settings.dagster_home`.
 
@@ -158,6 +274,7 @@ def run_job(
             sink = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
             stack.enter_context(contextlib.redirect_stdout(sink))
         instance = stack.enter_context(open_instance(settings.dagster_home))
+        stack.enter_context(_dbt_stops_on_interrupt())
         try:
             result = job.execute_in_process(
                 run_config=config, instance=instance, raise_on_error=False, asset_selection=selection,
@@ -182,4 +299,3 @@ def run_job(
         metadata[key] = {k: v.value for k, v in mat.metadata.items()}
         by_op.setdefault(event.node_name, []).append(key)
     return JobOutcome(result.run_id, list(metadata), metadata, by_op)
-    partition_key: str | None = None,

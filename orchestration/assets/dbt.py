@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from orchestration.dbt import TunehouseDbtTranslator, dbt_project, warehouse_vars
+from orchestration.dbt import TunehouseDbtTranslator, dbt_project, stop_dbt_on_interrupt, warehouse_vars
 from orchestration.resources import DbtEngineResource, LakeResource, ReportsResource, WarehouseResource
 
 #: The op (and Dagster step) every dbt asset materializes in.
@@ -130,7 +130,10 @@ def build_dbt_assets(manifest: Path | dict) -> dg.AssetsDefinition:
             yield from invocation.stream()
             return
         try:
-            yield from with_table_metadata(invocation.stream().fetch_row_counts().fetch_column_metadata(), invocation)
+            # An interrupt stops dbt instead of breaking into dagster-dbt's metadata thread pool.
+            with stop_dbt_on_interrupt(invocation.process):
+                yield from with_table_metadata(
+                    invocation.stream().fetch_row_counts().fetch_column_metadata(), invocation)
         finally:
             release_duckdb(invocation)
 
