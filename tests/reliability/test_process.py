@@ -313,3 +313,38 @@ def test_an_ignored_hangup_stays_ignored_and_sigterm_stops_the_command(built_war
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+
+
+STREAM_UNDER_INTERRUPT = textwrap.dedent("""
+    import os, signal, subprocess, sys, threading, time
+    from concurrent.futures import ThreadPoolExecutor
+    from dagster import DagsterExecutionInterruptedError
+    from dagster._utils.interrupts import raise_interrupts_as
+    from orchestration.dbt import stop_dbt_on_interrupt
+
+    child = subprocess.Popen([sys.argv[1], "600"])
+    print(child.pid, flush=True)
+    polls = 0
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    try:
+        # Dagster's handler inside a step raises its interrupt in the main thread; the stream
+        # is read by a worker (as dagster-dbt's metadata fetching does) while this thread polls.
+        with raise_interrupts_as(DagsterExecutionInterruptedError), stop_dbt_on_interrupt(child, grace_s=5):
+            with ThreadPoolExecutor(1) as pool:
+                reading = pool.submit(child.wait)
+                while not reading.done():
+                    polls += 1
+        print("no interrupt", flush=True)
+    except DagsterExecutionInterruptedError:
+        print(f"interrupted after the stream ended, exit {child.returncode}, polled {polls > 0}", flush=True)
+""")
+
+
+def test_an_interrupt_stops_dbt_and_is_raised_once_its_stream_has_ended():
+    """`stop_dbt_on_interrupt`: a SIGTERM inside the block stops the child (SIGINT) instead of
+    raising into the polling loop; the interrupt comes after the stream, and the child is gone."""
+    proc = subprocess.run([sys.executable, "-c", STREAM_UNDER_INTERRUPT, shutil.which("sleep")], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1] == f"interrupted after the stream ended, exit {-signal.SIGINT}, polled True", proc.stdout
