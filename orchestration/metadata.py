@@ -129,7 +129,7 @@ def results_figure_markdown(results: list[ModelResult]) -> str | None:
     import matplotlib.pyplot as plt
 
     rows.sort(key=lambda row: (row[1], row[2]))
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.6), dpi=100)
     try:
         y = range(len(rows))
         ax.barh([i + 0.2 for i in y], [row[2] for row in rows], height=0.4, label="model", color="#4c72b0")
@@ -137,7 +137,8 @@ def results_figure_markdown(results: list[ModelResult]) -> str | None:
                 color="#bbbbbb")
         ax.set_yticks(list(y), [f"{row[0]} · {row[1]}" for row in rows], fontsize=8)
         ax.set_xlabel("honest protocol: accuracy or R² (higher is better)")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(rows) < 4 else -0.12), ncol=2, fontsize=8,
+                  frameon=False)
         fig.tight_layout()
         out = io.BytesIO()
         fig.savefig(out, format="png")
