@@ -82,7 +82,8 @@ class ModelResult:
         if self.is_baseline:
             return verdicts.not_compared("it is the trivial baseline")
         if self.status != "succeeded":
-            return verdicts.not_compared(f"{self.status}: {self.status_reason or 'no reason recorded'}")
+            reason = self.status_reason or "no reason recorded"
+            return verdicts.not_compared(reason if reason.startswith(self.status) else f"{self.status}: {reason}")
         if self.model in UNCOMPARED_MODELS and self.comparison is None:
             return verdicts.not_compared(UNCOMPARED_MODELS[self.model])
         if self.comparison is None:

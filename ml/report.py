@@ -43,13 +43,13 @@ class NoRunsYet(LookupError):
 
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1700px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin-bottom:.6em}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .beats{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.nodiff{color:#9a6700;font-weight:600}
-.muted{color:#777} td.verdict{min-width:230px} td.why{min-width:280px} td.notes{min-width:200px}
-.src{white-space:normal;text-align:left;font-size:12px;min-width:160px}.leak{background:#ffebe9;color:#a40e26;font-weight:600;padding:0 3px}
+.muted{color:#777} td.verdict{min-width:190px} td.why{min-width:200px} td.notes{min-width:160px}
+.src{white-space:normal;text-align:left;font-size:11px;min-width:120px}.leak{background:#ffebe9;color:#a40e26;font-weight:600;padding:0 3px}
 .degenerate{background:#fff1c2;padding:0 3px}
 .summary{background:#f6f8fa;border:1px solid #d0d7de;padding:.6em 1.2em;margin-bottom:1.5em}
 .caption{font-size:13px;margin:.2em 0 1.5em 0;color:#333}
@@ -273,8 +273,9 @@ def _replication_table(results: list[ModelResult]) -> str:
     rows = []
     for r in _rows(results, "replication"):
         leaks = leaky_features(r)
-        leak = ("<span class='leak'>leaks the label</span> via " + ", ".join(f"<b>{_e(f)}</b>" for f in leaks)
-                + f"<br><span class='muted'>{_e(next(iter(leaks.values())))}</span>") if leaks else ""
+        why = "; ".join(sorted(set(leaks.values())))
+        leak = (f"<span class='leak' title='{_e(why)}'>leaks the label</span> via "
+                + ", ".join(f"<b title='{_e(leaks[f])}'>{_e(f)}</b>" for f in leaks)) if leaks else ""
         published, delta = _published_cells(r)
         rows.append(
             "<tr>"
@@ -309,7 +310,7 @@ def _summary(results: list[ModelResult]) -> str:
     leaking = [r for r in replication if leaky_features(r)]
     degenerate = [(r, n) for r in results if not r.is_baseline for n in degenerate_notes(r)
                   if n.startswith(("degenerate", "in-sample"))]
-    one_fold = [r for r in honest if r.split_sizes.get("folds") == 1 and r.status == "succeeded"]
+    one_fold = [r for r in honest if r.split_sizes.get("folds") == 1 and r.status == "succeeded" and "test" in r.metrics]
     items = [
         f"<li><b>Honest protocol:</b> {len(by_label[verdicts.BEATS])} of {len(compared)} compared models "
         f"detectably beat their trivial baseline ({_e(names(by_label[verdicts.BEATS]))}); "

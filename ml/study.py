@@ -128,9 +128,9 @@ STUDY_ROWS = 15_723
 #: |ours − study's| at or below this is "agrees" (the study printed 3–4 decimals).
 AGREES_WITHIN = 0.005
 
-_COUNTS = ("different counts: the study re-crawled YouTube (its views/likes/comments are later than the "
-           "Kaggle file's, which stand in here until a crawl)")
-_BUDGET = "budget"
+_COUNTS = "different counts: the study re-crawled YouTube, Kaggle's counts stand in here"
+_YEAR = "different features: no published_year without a crawl"
+_LEAK = "leak: stream is half the label"
 
 #: (task, model) → one line: why our replication figure can differ from the study's (on the study's rows).
 DIFFERENCE_REASONS: dict[tuple[str, str], str] = {
@@ -138,23 +138,19 @@ DIFFERENCE_REASONS: dict[tuple[str, str], str] = {
     ("ols_like_count", "ols"): _COUNTS,
     ("ols_comment_count", "ols"): _COUNTS,
     ("stream_from_youtube", "linear_regression"): _COUNTS,
-    ("stream_from_youtube", "ridge"): _COUNTS + "; Ridge/Lasso: the study printed one R² for all three",
-    ("stream_from_youtube", "lasso"): _COUNTS + "; Ridge/Lasso: the study printed one R² for all three",
-    ("views_knn", "knn_regression"): _COUNTS + "; both pick the best of 300 (ablation, K) on the scored hold-out, "
-                                               "so the pick itself differs",
-    ("stream_gap_label", "random_forest"): _COUNTS + " (the label uses views); budget: depth ≤ 10, leaves ≥ 5 "
-                                                     "(exact TreeSHAP in seconds), the study's trees were unbounded",
-    ("stream_gap_label", "random_forest_grid"): "budget: the study's grid bounded to 2 candidates "
-                                                "(max_depth 10/20, 100 trees); " + _COUNTS,
-    ("views_above_mean_svm", "svm_kernel_trick"): _COUNTS + "; the study said 'about 0.89'",
-    ("views_knn", "tabnet_regressor"): "budget: 3 Optuna trials × ≤ 4 epochs and ≤ 15 final epochs (the study: "
-                                       "200 epochs); " + _COUNTS,
-    ("views_knn", "tab_transformer_regressor"): "different model: the study's network attended over one token "
-                                                "(an MLP in effect); budget: ≤ 10 epochs",
-    ("stream_gap_label", "tabnet_classifier"): "budget: ≤ 15 epochs (the study stopped at epoch 53 of 200); "
-                                               + _COUNTS,
-    ("stream_gap_label", "tabpfn_classifier"): "different rows: the study fitted on 5 % and scored 100 test rows; "
-                                               "here ≤ 1,000 training rows and the whole test split",
+    ("stream_from_youtube", "ridge"): _COUNTS + " (one R² printed for all three linear models)",
+    ("stream_from_youtube", "lasso"): _COUNTS + " (one R² printed for all three linear models)",
+    ("views_knn", "knn_regression"): _YEAR + "; " + _COUNTS + "; a different best of 300 picked on the hold-out",
+    ("stream_gap_label", "random_forest"): _LEAK + ", so the study's re-crawled counts move it; " + _YEAR
+                                           + "; budget: depth ≤ 10",
+    ("stream_gap_label", "random_forest_grid"): _LEAK + "; " + _YEAR + "; budget: a 2-candidate grid",
+    ("views_above_mean_svm", "svm_kernel_trick"): _COUNTS + " (the study said 'about 0.89')",
+    ("views_knn", "tabnet_regressor"): "budget: 3 short Optuna trials, ≤ 15 epochs (study: 200); " + _YEAR,
+    ("views_knn", "tab_transformer_regressor"): "different model: the study's attended over one token; "
+                                                "budget: ≤ 10 epochs",
+    ("stream_gap_label", "tabnet_classifier"): _LEAK + "; budget: ≤ 15 epochs (study: 53); " + _YEAR,
+    ("stream_gap_label", "tabpfn_classifier"): "different rows: the study scored 100 test rows, here the whole "
+                                               "test split",
 }
 
 
@@ -164,6 +160,5 @@ def difference_reason(task: str | None, model: str, ours: float, published: floa
     if abs(delta) <= AGREES_WITHIN:
         return f"agrees (|Δ| ≤ {AGREES_WITHIN})"
     if rows is not None and rows != STUDY_ROWS:
-        return (f"different rows: {rows:,} rows after the filters, not the study's {STUDY_ROWS:,} official "
-                "videos (other data, e.g. the demo's synthetic sample)")
+        return f"different rows: {rows:,} rows, not the study's {STUDY_ROWS:,} (other data, e.g. the demo sample)"
     return DIFFERENCE_REASONS.get((task or "", model), "no reason on record")
