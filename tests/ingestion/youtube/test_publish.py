@@ -142,3 +142,49 @@ def test_the_audit_rejects_a_crawl_whose_snapshots_do_not_match_its_targets(buil
     emulator.advance_days(1)
     fresh = crawl(built_warehouse, EMULATOR_KEY, options(emulator))
     assert fresh.published and not fresh.resumed and fresh.crawl_id != paused.crawl_id
+
+
+def test_a_warehouse_from_before_write_audit_publish_builds_then_upgrades(built_warehouse, emulator_for):
+    """A warehouse whose raw tables and incremental marts predate publish_seq (as an older
+    tunehouse left them, with a paused crawl's batches already in the marts): a plain build
+    reads its completed crawls as published and rebuilds the marts without the paused
+    crawl; the upgrade a crawl or load then applies (the DDL's backfill) changes nothing
+    downstream; and the next crawl is read by the next incremental build."""
+    emulator = emulator_for()
+    done = crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+    emulator.advance_days(1)
+    paused = crawl(built_warehouse, EMULATOR_KEY, options(emulator, daily_budget=3))
+    assert paused.status == "paused"
+    run_dbt(SNAPSHOT_MODELS, built_warehouse)
+    con = duckdb.connect(str(built_warehouse))
+    for table, column in [("raw.crawl_runs", "published_at"), ("raw.crawl_runs", "publish_seq"),
+                          ("raw.crawl_runs", "rejection_reason"), ("raw.quota_ledger", "entry"),
+                          ("marts.fct_video_snapshots", "publish_seq"), ("marts.video_growth", "publish_seq")]:
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    # the older models showed every committed snapshot, the paused crawl's too
+    con.execute("INSERT INTO marts.fct_video_snapshots SELECT s.video_id || '@' || s.crawl_id, s.video_id, "
+                "s.crawl_id, 1, s.commit_seq, s.observed_at, CAST(s.observed_at AS DATE), s.status, "
+                "s.status = 'ok', s.published_at, s.channel_id, s.channel_title, s.video_title, s.view_count, "
+                "s.like_count, s.comment_count FROM raw.youtube_snapshots s WHERE s.crawl_id = ?", [paused.crawl_id])
+    con.close()
+
+    run_dbt(SNAPSHOT_MODELS, built_warehouse)  # before any crawl or load upgrades raw
+    assert set(crawl_ids_of(built_warehouse, "marts.fct_video_snapshots")) == {done.crawl_id}
+    assert query(built_warehouse, "SELECT crawl_id, is_published FROM staging.stg_crawl_runs ORDER BY 1") == sorted(
+        [(done.crawl_id, True), (paused.crawl_id, False)])
+    before = query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id")
+
+    emulator.advance_days(1)
+    resumed = crawl(built_warehouse, EMULATOR_KEY, options(emulator))  # applies the DDL, then completes
+    assert resumed.crawl_id == paused.crawl_id and resumed.published
+    [(done_seq,)] = query(built_warehouse, "SELECT publish_seq FROM raw.crawl_runs WHERE crawl_id = ?",
+                          [done.crawl_id])
+    assert done_seq == query(built_warehouse, "SELECT max(commit_seq) FROM raw.youtube_snapshots WHERE crawl_id = ?",
+                             [done.crawl_id])[0][0]
+    run_dbt(SNAPSHOT_MODELS, built_warehouse)
+    assert set(crawl_ids_of(built_warehouse, "marts.fct_video_snapshots")) == {done.crawl_id, paused.crawl_id}
+    after = {r[0]: r for r in query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id")}
+    assert all(after[r[0]] == r for r in before if r[0].endswith(done.crawl_id))
+    incremental = query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id")
+    run_dbt([*SNAPSHOT_MODELS, "--full-refresh"], built_warehouse)
+    assert query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id") == incremental
