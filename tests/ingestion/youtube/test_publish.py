@@ -77,8 +77,7 @@ def test_only_whole_published_crawls_reach_the_models_whatever_order_they_are_pu
     assert query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id") == incremental
 
 
-def test_a_wave_of_not_found_rejects_the_crawl_and_the_previous_one_stays_current(built_warehouse, emulator_for,
-                                                                                   tmp_path):
+def test_a_wave_of_not_found_rejects_the_crawl_and_the_previous_one_stays_current(built_warehouse, emulator_for):
     """The API answers well-formed empty `items` for a quarter of the live videos: the audit
     compares the not-found share with the previous published crawl's, rejects the crawl with
     its reason (queryable), `tunehouse crawl` exits 1 with one line, nothing is published; a
