@@ -54,7 +54,7 @@ FIRST_CRAWL_DAY = "2023-02-01"
 #: schedule crawls it just after it starts, not a day later).
 CRAWL_DAYS = dg.DailyPartitionsDefinition(start_date=FIRST_CRAWL_DAY, timezone=API_TIMEZONE.key, end_offset=1)
 
-# Check thresholds (docs/youtube.md, "Checks").
+# Check thresholds (docs/youtube.md, "Partitions and checks").
 COVERAGE_ERROR_BELOW = 0.9
 NOT_FOUND_WARN_ABOVE = 0.05
 NOT_FOUND_ERROR_ABOVE = 0.2
@@ -234,7 +234,7 @@ def crawl_history(context: dg.SensorEvaluationContext, warehouse: WarehouseResou
     return dg.SensorResult(asset_events=events)
 
 
-# --- Checks (severities: docs/youtube.md, "Checks") -------------------------------------------
+# --- Checks (severities: docs/youtube.md, "Partitions and checks") -------------------------------------------
 
 
 def _checked_day(context, days: dict[date, CrawlDay]) -> CrawlDay | None:
