@@ -130,7 +130,9 @@ def test_build_full_refresh_rebuilds_incremental_models(built_warehouse):
     """A row the incremental video_growth did not derive survives a plain build (it only
     merges new snapshots) and is gone after `tunehouse build --full-refresh`."""
     with duckdb.connect(str(built_warehouse)) as con:
-        con.execute("INSERT INTO marts.video_growth (snapshot_id, video_id, commit_seq) VALUES ('stray', 'x', 0)")
+        # publish_seq 0: below every published crawl, so the incremental watermark is unchanged.
+        con.execute("INSERT INTO marts.video_growth (snapshot_id, video_id, commit_seq, publish_seq) "
+                    "VALUES ('stray', 'x', 0, 0)")
     plain = tunehouse("build", "--warehouse", str(built_warehouse))
     assert plain.returncode == 0, plain.stderr
     with duckdb.connect(str(built_warehouse), read_only=True) as con:
