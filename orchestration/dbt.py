@@ -72,11 +72,11 @@ def guarded_dbt(project: DbtProject = dbt_project) -> str:
     return launcher(DBT_EXECUTABLE, project.project_dir / "target")
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
     """The DbtCliResource of the tunehouse project (the warehouse comes per call, see `warehouse_vars`)."""
     # No ANSI colours: dbt's lines go to the run's log file (and the terminal with --verbose).
     return DbtCliResource(
-        project_dir=dbt_project, dbt_executable=guarded_dbt(), global_config_flags=["--no-use-colors"]
+        project_dir=project, dbt_executable=guarded_dbt(project), global_config_flags=["--no-use-colors"]
     )
 
 
@@ -135,8 +135,7 @@ def run_dbt(
     """
     from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-    resource = DbtCliResource(project_dir=project, dbt_executable=guarded_dbt(project),
-                              global_config_flags=["--no-use-colors"])
+    resource = dbt_resource(project)
     target = Path(tempfile.mkdtemp(prefix="tunehouse-dbt-"))
     try:
         resource.cli([*args, *warehouse_vars(warehouse, dbt_vars)], target_path=target).wait()

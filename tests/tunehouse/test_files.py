@@ -115,7 +115,7 @@ def test_run_dbt_removes_its_temporary_folder_when_dbt_fails(tmp_path, monkeypat
             raise RuntimeError("dbt failed")
 
     monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
-    monkeypatch.setattr(dbt, "dbt_resource", lambda: FailingDbt())
+    monkeypatch.setattr(dbt, "dbt_resource", lambda project=None: FailingDbt())
     with pytest.raises(RuntimeError, match="dbt failed"):
         dbt.run_dbt(["build"], tmp_path / "w.duckdb")
     assert len(made) == 1 and made[0].parent == private_tempdir and made[0].name.startswith("tunehouse-dbt-")
