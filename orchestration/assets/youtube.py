@@ -12,8 +12,9 @@ covered:
 - a day with an unfinished crawl: resume it;
 - any other day without a crawl: fails with one line (a past day cannot be crawled now).
 
-A run without a partition (`tunehouse crawl`, `dg.materialize` in a test) crawls now and
-records the materialization under the day of the crawl it ran. Crawl days the Dagster
+A run without a partition (`tunehouse crawl`, `dg.materialize` in a test) crawls now,
+records the materialization under the day of the crawl it ran, and also materializes the
+assets without a partition, so the dbt models downstream run in the same job. Crawl days the Dagster
 instance has no materialization for (crawls made before partitions existed, or outside
 this instance) are recorded under their days by the `crawl_history` sensor and after
 every crawl run. The schedule materializes the current day's partition at 00:30 Pacific.
@@ -191,6 +192,7 @@ def crawl_youtube(
     with warehouse.read_connection() as con:
         days, total = crawl_days(con), _total_rows(con)
     by_crawl = {r.crawl_id: r for r in outcome.results}
+    latest_meta: dict[dg.AssetKey, dict] = {}
     for d in outcome.days:
         if d not in days:  # asked for, not reached: the budget went to finishing an older crawl
             raise dg.Failure(
@@ -199,6 +201,7 @@ def crawl_youtube(
             )
         result = next((by_crawl[c.crawl_id] for c in reversed(days[d].crawls) if c.crawl_id in by_crawl), None)
         for key, meta in day_metadata(days[d], total, result).items():
+            latest_meta[key] = meta
             if d == asked:
                 yield dg.MaterializeResult(asset_key=key, metadata=meta)
             elif _in_range(d):
@@ -206,6 +209,11 @@ def crawl_youtube(
             else:
                 context.log.warning(f"API day {d} is outside the partitions ({FIRST_CRAWL_DAY} to today): not recorded")
                 break
+    if asked is None:
+        # A run without a partition (`tunehouse crawl`) has recorded its day above; its outputs
+        # are what lets the dbt models downstream run in the same job (`youtube_daily`).
+        for key, meta in latest_meta.items():
+            yield dg.MaterializeResult(asset_key=key, metadata=meta)
     for event in history_events(context.instance, days, total, skip=outcome.days):
         context.log_event(event)
 

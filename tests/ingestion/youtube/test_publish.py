@@ -187,3 +187,22 @@ def test_a_warehouse_from_before_write_audit_publish_builds_then_upgrades(built_
     incremental = query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id")
     run_dbt([*SNAPSHOT_MODELS, "--full-refresh"], built_warehouse)
     assert query(built_warehouse, "SELECT * FROM marts.video_growth ORDER BY snapshot_id") == incremental
+
+
+def test_crawl_with_build_from_the_cli_publishes_and_builds_the_snapshot_models(built_warehouse, emulator_for):
+    """`tunehouse crawl --build` (no partition given: the crawl's own API day) crawls, publishes,
+    then builds the dbt models downstream of the snapshots in the same run: the new crawl's rows
+    reach marts.fct_video_snapshots and marts.video_growth."""
+    emulator = emulator_for()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "YOUTUBE_API_KEY": EMULATOR_KEY}
+    cli = [sys.executable, "-m", "orchestration.cli", "crawl", "--build", "--base-url", emulator.base_url,
+           "--warehouse", str(built_warehouse)]
+    proc = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [(crawl_id, ok, videos)] = query(
+        built_warehouse, "SELECT crawl_id, ids_ok, ids_ok + ids_not_found FROM raw.crawl_runs "
+                         "WHERE published_at IS NOT NULL ORDER BY publish_seq DESC LIMIT 1")
+    built = [line for line in proc.stdout.splitlines() if "dbt assets downstream" in line]
+    assert built and int(built[0].split()[1]) > 0, proc.stdout
+    assert crawl_ids_of(built_warehouse, "marts.fct_video_snapshots").get(crawl_id) == videos > 0
+    assert crawl_ids_of(built_warehouse, "marts.video_growth").get(crawl_id) == ok  # growth of live videos
