@@ -25,9 +25,10 @@ from warehouse.connection import WarehouseError
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
-# Identifiers of a crawl run (a random suffix, the commit grouping of concurrent batches):
+# Identifiers of a crawl run (a random suffix; commit and publish sequence numbers follow the
+# grouping of concurrent batches into commits):
 # they name rows, they are not part of the growth history the answers are made of.
-RUN_IDENTIFIERS = ("snapshot_id", "crawl_id", "commit_seq")
+RUN_IDENTIFIERS = ("snapshot_id", "crawl_id", "commit_seq", "publish_seq")
 
 
 def run_data_stages(warehouse: Path, tmp_path: Path, sample_rows: int | None = None) -> str:
