@@ -117,10 +117,10 @@ def results_figure_markdown(results: list[ModelResult]) -> str | None:
     for r in results:
         if r.protocol != "honest" or r.is_baseline or r.status != "succeeded" or r.primary_metric not in ("accuracy", "r2"):
             continue
-        _split, value, _std = r.headline()
+        _split, value, std = r.headline()
         if value is not None:
             rows.append((f"{r.family}/{r.model}" + (f" ({r.task})" if r.task else ""), r.primary_metric, value,
-                         r.baseline_value()))
+                         r.baseline_value(), std))
     if not rows:
         return None
     import matplotlib
@@ -132,13 +132,15 @@ def results_figure_markdown(results: list[ModelResult]) -> str | None:
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.6), dpi=100)
     try:
         y = range(len(rows))
-        ax.barh([i + 0.2 for i in y], [row[2] for row in rows], height=0.4, label="model", color="#4c72b0")
+        # The fold-to-fold spread beside each model: a bar a whisker above its baseline is no win.
+        ax.barh([i + 0.2 for i in y], [row[2] for row in rows], height=0.4, label="model (± std over folds)",
+                color="#4c72b0", xerr=[row[4] or 0.0 for row in rows], error_kw={"capsize": 3, "elinewidth": 1})
         ax.barh([i - 0.2 for i in y], [row[3] or 0.0 for row in rows], height=0.4, label="trivial baseline",
                 color="#bbbbbb")
         ax.set_yticks(list(y), [f"{row[0]} · {row[1]}" for row in rows], fontsize=8)
         ax.set_xlabel("honest protocol: accuracy or R² (higher is better)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(rows) < 4 else -0.12), ncol=2, fontsize=8,
-                  frameon=False)
+        # Above the axes, where it cannot meet the x label whatever the figure's height.
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
         fig.tight_layout()
         out = io.BytesIO()
         fig.savefig(out, format="png")
