@@ -173,16 +173,23 @@ def test_data_version_is_the_latest_load_and_no_crawl(built_warehouse, sample_cs
     ]
 
 
-def test_data_version_follows_the_latest_finished_crawl(built_warehouse):
+def test_data_version_follows_the_latest_published_crawl(built_warehouse):
+    """The marts read published crawls only: a later abandoned, rejected or paused crawl is not
+    the data version, however recently it finished."""
     con = duckdb.connect(str(built_warehouse))
-    for crawl_id, finished, status in (("c-old", "2023-02-08 01:00:00+00", "completed"),
-                                       ("c-new", "2023-02-09 02:30:00+00", "abandoned"),
-                                       ("c-open", None, "paused")):
+    for crawl_id, finished, status, publish_seq in (
+            ("c-old", "2023-02-08 01:00:00+00", "completed", 10),
+            ("c-pub", "2023-02-08 03:00:00+00", "completed", 20),
+            ("c-new", "2023-02-09 02:30:00+00", "abandoned", None),
+            ("c-rej", "2023-02-09 04:00:00+00", "rejected", None),
+            ("c-open", None, "paused", None)):
         con.execute(
             "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
-            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units) "
-            "VALUES (?, 1, 'http://x', TIMESTAMPTZ '2023-02-08 00:00:00+00', ?::TIMESTAMPTZ, now(), ?, 1, 0, 0, 0, 0, 0, 0)",
-            [crawl_id, finished, status],
+            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units, "
+            "published_at, publish_seq) "
+            "VALUES (?, 1, 'http://x', TIMESTAMPTZ '2023-02-08 00:00:00+00', ?::TIMESTAMPTZ, now(), ?, 1, 0, 0, 0, 0, "
+            "0, 0, CASE WHEN ? IS NULL THEN NULL ELSE ?::TIMESTAMPTZ END, ?)",
+            [crawl_id, finished, status, publish_seq, finished, publish_seq],
         )
     con.close()
     before = _query(built_warehouse, "SELECT crawl_id FROM staging.stg_data_version")
@@ -191,7 +198,7 @@ def test_data_version_follows_the_latest_finished_crawl(built_warehouse):
     from datetime import datetime
 
     assert _query(built_warehouse, "SELECT crawl_id, crawl_finished_at FROM staging.stg_data_version") == [
-        ("c-new", datetime(2023, 2, 9, 2, 30))
+        ("c-pub", datetime(2023, 2, 8, 3, 0))
     ]
 
 

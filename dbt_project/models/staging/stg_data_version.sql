@@ -4,8 +4,8 @@
 {{ config(materialized='table') }}
 
 -- What the marts are built from, as ML records it with every run: the latest Kaggle load
--- and the latest finished YouTube crawl. Always one row; the crawl columns are null
--- until a crawl has finished.
+-- and the latest published YouTube crawl (the marts read published crawls only). Always
+-- one row; the crawl columns are null until a crawl has been published.
 with latest_load as (
     select load_id, source_file, file_sha256
     from {{ ref('stg_kaggle_loads') }}
@@ -15,8 +15,8 @@ with latest_load as (
 latest_crawl as (
     select crawl_id, finished_at
     from {{ ref('stg_crawl_runs') }}
-    where finished_at is not null
-    order by finished_at desc, crawl_id desc
+    where is_published
+    order by publish_seq desc, crawl_id desc
     limit 1
 )
 
