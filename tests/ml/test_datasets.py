@@ -79,19 +79,21 @@ def test_counts_come_from_the_mart_and_stream_likes_sq_is_built_in_floats(built_
     assert derived["stream_likes_sq"].to_list() == [4e9 ** 2 + 3.0 ** 2]
 
 
-def test_data_version_is_the_latest_finished_crawl(built_warehouse):
+def test_data_version_is_the_latest_published_crawl(built_warehouse):
     import duckdb
 
     from orchestration.dbt import run_dbt
 
     con = duckdb.connect(str(built_warehouse))
-    for crawl_id, finished in (("crawl-a", "2023-02-08 10:00:00+00"), ("crawl-b", "2023-02-09 10:00:00+00"),
-                               ("crawl-c", None)):
+    for crawl_id, finished, publish_seq in (("crawl-a", "2023-02-08 10:00:00+00", 5),
+                                            ("crawl-b", "2023-02-09 10:00:00+00", 9),
+                                            ("crawl-c", None, None)):
         con.execute(
             "INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at, status, "
-            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units) "
+            "invocations, ids_requested, batches_total, ids_ok, ids_not_found, api_calls, quota_units, "
+            "published_at, publish_seq) "
             "VALUES (?, 1, 'http://x', TIMESTAMPTZ '2023-02-08 00:00:00+00', ?::TIMESTAMPTZ, now(), "
-            "'completed', 1, 0, 0, 0, 0, 0, 0)", [crawl_id, finished])
+            "'completed', 1, 0, 0, 0, 0, 0, 0, ?::TIMESTAMPTZ, ?)", [crawl_id, finished, finished, publish_seq])
     con.close()
     assert load_track_features(built_warehouse).version.crawl_id is None  # not built yet
     run_dbt(["run", "--select", "stg_data_version"], built_warehouse)
