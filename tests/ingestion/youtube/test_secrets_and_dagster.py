@@ -64,9 +64,13 @@ def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehou
     run_config = {"ops": {"crawl_youtube": {"config": {"base_url": emulator.base_url, "concurrency": 2}}}}
     result = dg.materialize([crawl_youtube], resources=resources, instance=instance, run_config=run_config)
     assert result.success
-    [snapshots] = [m for m in result.asset_materializations_for_node("crawl_youtube")
-                   if m.asset_key == dg.AssetKey(["raw", "youtube_snapshots"])]
-    meta = {k: v.value for k, v in snapshots.metadata.items()}
+    # A run without a partition records the crawl under its API day and materializes the
+    # assets unpartitioned too (the output the dbt models downstream wait for): same metadata.
+    by_partition = {m.partition: {k: v.value for k, v in m.metadata.items()}
+                    for m in result.asset_materializations_for_node("crawl_youtube")
+                    if m.asset_key == dg.AssetKey(["raw", "youtube_snapshots"])}
+    meta = by_partition[None]
+    assert set(by_partition) == {None, meta["api_day"]} and by_partition[meta["api_day"]] == meta
     con = duckdb.connect(str(built_warehouse), read_only=True)
     ok, not_found, units = con.execute(
         "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'not_found'), "
