@@ -103,3 +103,53 @@ CREATE TABLE IF NOT EXISTS raw.quota_ledger (
 );
 ALTER TABLE raw.quota_ledger ADD COLUMN IF NOT EXISTS entry VARCHAR;
 UPDATE raw.quota_ledger SET entry = 'spent' WHERE entry IS NULL;
+
+-- Channel snapshots (issue #14): after a crawl's video batches are in, the same crawl
+-- snapshots every distinct channel of its available video snapshots with channels.list
+-- (part=snippet,statistics; up to 50 ids per call, 1 quota unit). Same discipline as the
+-- videos: a frozen id list, a progress marker per batch written in the transaction of its
+-- snapshots, and visibility downstream iff the crawl is published (raw.crawl_runs).
+CREATE TABLE IF NOT EXISTS raw.crawl_channel_targets (
+    crawl_id    VARCHAR NOT NULL,
+    batch_no    INTEGER NOT NULL,
+    channel_id  VARCHAR NOT NULL,
+    PRIMARY KEY (crawl_id, channel_id)
+);
+
+CREATE TABLE IF NOT EXISTS raw.crawl_channel_batches (
+    crawl_id      VARCHAR NOT NULL,
+    batch_no      INTEGER NOT NULL,
+    commit_seq    BIGINT NOT NULL,
+    ids_ok        INTEGER NOT NULL,
+    ids_not_found INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    observed_at   TIMESTAMPTZ NOT NULL,
+    committed_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (crawl_id, batch_no)
+);
+
+-- One row per channel per crawl; never updated or deleted.
+CREATE TABLE IF NOT EXISTS raw.channel_snapshots (
+    channel_id               VARCHAR NOT NULL,
+    crawl_id                 VARCHAR NOT NULL,
+    batch_no                 INTEGER NOT NULL,
+    commit_seq               BIGINT NOT NULL,        -- raw.youtube_commit_seq of the write group
+    observed_at              TIMESTAMPTZ NOT NULL,   -- the API's Date header of the response
+    status                   VARCHAR NOT NULL,       -- ok | not_found (closed, suspended or unknown id)
+    channel_title            VARCHAR,                -- snippet.title
+    custom_url               VARCHAR,                -- snippet.customUrl (e.g. @handle)
+    channel_published_at     TIMESTAMPTZ,            -- snippet.publishedAt (channel creation)
+    country                  VARCHAR,                -- snippet.country
+    view_count               BIGINT,                 -- statistics.viewCount
+    subscriber_count         BIGINT,                 -- statistics.subscriberCount; NULL when hidden (3 significant figures when public)
+    hidden_subscriber_count  BOOLEAN,                -- statistics.hiddenSubscriberCount
+    video_count              BIGINT,                 -- statistics.videoCount
+    committed_at             TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel_id, crawl_id)
+);
+
+-- Channel counters of a crawl (NULL for crawls before issue #14).
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS channels_requested BIGINT;
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS channel_batches_total INTEGER;
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS channels_ok BIGINT;
+ALTER TABLE raw.crawl_runs ADD COLUMN IF NOT EXISTS channels_not_found BIGINT;
