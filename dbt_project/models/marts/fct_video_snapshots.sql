@@ -10,10 +10,23 @@
 -- snapshots of the crawls published since the last build. The watermark is publish_seq,
 -- taken when a crawl is published (after its last commit): a crawl committed long ago but
 -- published after later commits is read whole, once, and an unpublished crawl never.
-with snapshots as (
+with
+{% if is_incremental() %}
+new_crawls as (
+    select crawl_id
+    from {{ ref('stg_crawl_runs') }}
+    where is_published and publish_seq > (select coalesce(max(publish_seq), 0) from {{ this }})
+),
+{% endif %}
+
+snapshots as (
     select * from {{ ref('stg_youtube_snapshots') }}
     {% if is_incremental() %}
-    where publish_seq > (select coalesce(max(publish_seq), 0) from {{ this }})
+    -- By crawl id, not by the publish_seq the view joins to every snapshot: DuckDB then
+    -- skips the row groups of older crawls (their crawl_id ranges) instead of joining every
+    -- stored snapshot to its crawl, so a daily build reads the new crawl, not the history
+    -- (bench/bench_scale.py: 36 s -> 0.75 s for the new rows after 91 crawls of 1 M videos).
+    where crawl_id in (select crawl_id from new_crawls)
     {% endif %}
 ),
 
