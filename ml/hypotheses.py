@@ -336,7 +336,7 @@ def clustered_ols(y: np.ndarray, X: np.ndarray, groups: np.ndarray, column: int 
     G/(G−1)·(n−1)/(n−k), t with G−1 degrees of freedom."""
     import statsmodels.api as sm
 
-    ols = ols if ols is not None else sm.OLS(y, X).fit()
+    ols = ols if ols is not None else sm.OLS(y, X).fit(method="qr")
     codes = _codes(groups)
     robust = ols.get_robustcov_results(cov_type="cluster", groups=codes, use_correction=True,
                                        df_correction=True, use_t=True)
@@ -349,7 +349,7 @@ def _fit(row: TestRow, y: np.ndarray, X: np.ndarray, artists: np.ndarray, groups
          diagnostics: bool) -> None:
     import statsmodels.api as sm
 
-    ols = sm.OLS(y, X).fit()
+    ols = sm.OLS(y, X).fit(method="qr")  # QR: no SVD of the n × k design per fit
     by_artist = clustered_ols(y, X, artists, ols=ols)
     by_group = clustered_ols(y, X, groups, ols=ols)
     row.n, row.clusters, row.group_clusters = len(y), by_artist.clusters, by_group.clusters
