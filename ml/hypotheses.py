@@ -378,6 +378,18 @@ def _fit(row: TestRow, y: np.ndarray, X: np.ndarray, artists: np.ndarray, groups
 
 def _adjust(rows: list[TestRow]) -> None:
     """Holm and BH within each (model, outcome) family of tested rows; detections; verdicts."""
+    import gc
+
+    # statsmodels' Holm runs gc.collect() on every call, which walks the whole heap (seconds in
+    # a process holding Dagster, polars and matplotlib); frozen objects are not walked.
+    gc.freeze()
+    try:
+        _adjust_families(rows)
+    finally:
+        gc.unfreeze()
+
+
+def _adjust_families(rows: list[TestRow]) -> None:
     from statsmodels.stats.multitest import multipletests
 
     def adjusted(ps: list[float], method: str) -> list[float]:

@@ -222,13 +222,13 @@ def test_too_few_artists_on_one_side_is_not_testable():
     frame = synthetic_frame(seed=6)
     few = frame["artist"].unique().sort()[:3].to_list()
     frame = frame.with_columns(is_children=pl.col("artist").is_in(few).cast(pl.Float64))
-    r = H.evaluate(frame).row("children")
+    r = H.evaluate(frame, hypotheses=H.HYPOTHESES[:1]).row("children")
     assert r.status == H.NOT_TESTABLE and "only 3 artists with predictor = 1" in r.status_reason
 
 
 def test_influential_rows_are_counted_and_the_refit_without_them_is_reported():
     frame = synthetic_frame(seed=8)
-    run = H.evaluate(frame)
+    run = H.evaluate(frame, hypotheses=H.HYPOTHESES[:1])
     r = run.row("children")
     # Recompute Cook's distance independently for the adjusted model: D_i = e_i² h_i / (k s² (1−h_i)²)
     # (invariant to the module's standardising of the covariates, so they enter raw here).
