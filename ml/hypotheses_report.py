@@ -58,6 +58,11 @@ def _p(v: float | None) -> str:
     return "&lt; 0.001" if v < 0.001 else f"{v:.3f}"
 
 
+def _p_text(v: float) -> str:
+    """A p-value as plain text (escaped where it is put into the page)."""
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
 def _ratio(b: float | None) -> str:
     return "–" if b is None else f"{math.exp(b):.2f}×"
 
@@ -76,10 +81,10 @@ def plain_verdict(r: dict) -> str:
     more = f"{ratio:.2f} times the views per stream" if ratio >= 1 else f"{1 / ratio:.2f} times fewer views per stream"
     p = max(v for v in (r["p_holm"], r["group_p_holm"]) if v is not None)
     if r["verdict"] == SUPPORTED:
-        return f"supported: {more} (95 % CI {ci}; Holm-adjusted p {_p(p)})"
+        return f"supported: {more} (95 % CI {ci}; Holm-adjusted p {_p_text(p)})"
     if r["verdict"] == OPPOSITE:
-        return f"detected, but in the opposite direction: {more} (95 % CI {ci}; Holm-adjusted p {_p(p)})"
-    return (f"{NO_ASSOCIATION}: estimate {ratio:.2f}× with 95 % CI {ci}, Holm-adjusted p {_p(p)} — the data "
+        return f"detected, but in the opposite direction: {more} (95 % CI {ci}; Holm-adjusted p {_p_text(p)})"
+    return (f"{NO_ASSOCIATION}: estimate {ratio:.2f}× with 95 % CI {ci}, Holm-adjusted p {_p_text(p)} — the data "
             "cannot tell this apart from no effect")
 
 
@@ -181,7 +186,7 @@ def _checks(primary: list[dict]) -> str:
         + ("every verdict stays the same." if not changed else
            f"the verdict changes for {_e(', '.join(changed))}: read those with care.") + "</li>",
         "<li><b>Heteroscedasticity:</b> Breusch–Pagan p "
-        + (f"{_p(min(bp))}–{_p(max(bp))}" if bp else "–")
+        + ("–" if not bp else "&lt; 0.001 in every fit" if max(bp) < 0.001 else f"{_p(min(bp))}–{_p(max(bp))}")
         + " (small p: the spread of the residuals depends on the covariates). Clustered standard errors are "
           "robust to that and to correlation within a cluster, so the intervals stay valid; the ordinary OLS "
           "ones would not be.</li>",
@@ -215,7 +220,7 @@ def section_html(warehouse: Path | str, base: Path) -> str:
         f"<li><b>Answer on these data:</b> {len(tested)} of {len(primary)} hypotheses could be tested; "
         f"{len(supported)} supported ({_e(', '.join(supported) or 'none')})"
         + (f"; not testable: {_e(', '.join(untestable))}" if untestable else "") + ".</li>",
-        f"<li><b>Data:</b> {version.get('rows', '?')} rows of <code>marts.track_features</code> with Kaggle views "
+        f"<li><b>Data:</b> {version.get('rows', 0):,} rows of <code>marts.track_features</code> with Kaggle views "
         f"and streams (run {_e(first['run_id'][:8])}, {first['tested_at']:%Y-%m-%d %H:%M %Z}; Kaggle load "
         f"{_e(first['kaggle_load_id'])} ({_e(version.get('kaggle_file'))}), crawl "
         f"{_e(first['crawl_id'] or 'none')}).</li>",
