@@ -417,11 +417,16 @@ def build_report(
     if not results:
         raise NoRunsYet(f"no ML runs in {warehouse} yet; run `tunehouse train` first")
     path = Path(reports_dir) / REPORT_NAME
-    return files.write_text(path, render_report(results, path.parent))
+    from ml.hypotheses_report import section_html
+
+    sections = [section_html(warehouse, path.parent)]  # ml.hypothesis_tests, read-only
+    return files.write_text(path, render_report(results, path.parent, sections))
 
 
-def render_report(results: list[ModelResult], base: Path) -> str:
-    """The report page for ``results``; figures are embedded, other files linked relative to ``base``."""
+def render_report(results: list[ModelResult], base: Path, sections: list[str] | None = None) -> str:
+    """The report page for ``results``; figures are embedded, other files linked relative to ``base``.
+
+    ``sections``: HTML fragments placed after the tables, before the figures."""
     version = next((r.data_version for r in results if r.data_version), {})
     uncompared = ", ".join(f"{m} ({why})" for m, why in UNCOMPARED_MODELS.items())
     page = [
@@ -448,6 +453,7 @@ def render_report(results: list[ModelResult], base: Path) -> str:
         "differs where it does. Rows marked <span class='leak'>leaks the label</span> score high because a "
         "feature contains the answer; compare them with the honest table, not with each other.</p>",
         _replication_table(results),
+        *(sections or []),
         _figures(results, base),
         "</body></html>",
     ]

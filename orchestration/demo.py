@@ -205,6 +205,16 @@ def crawl_emulated_days(demo: DemoRun) -> None:
             demo.console.print(table)
 
 
+def hypothesis_tests(demo: DemoRun) -> None:
+    """The pre-declared hypothesis tests (job ml_hypotheses); the report stages show them."""
+    meta = demo.run("ml_hypotheses").metadata["ml/hypotheses"]
+    demo.console.print(
+        f"  {meta['tested']} hypotheses tested on {meta['rows']} rows ({meta['supported']} supported), "
+        f"{meta['not_testable']} not testable; ml.hypothesis_tests run {meta['run_id']}",
+        soft_wrap=True,
+    )
+
+
 def train_suite(suite: str) -> Stage:
     """A stage that trains every family of `suite` (one Dagster run: job ml_<suite>) and rebuilds the report."""
 
@@ -242,6 +252,7 @@ DATA_STAGES: list[tuple[str, Stage]] = [
 ]
 STAGES: list[tuple[str, Stage]] = [
     *DATA_STAGES,
+    ("Test the pre-declared hypotheses (ml/hypotheses)", hypothesis_tests),
     *((_suite_title(suite), train_suite(suite)) for suite in SUITES),
 ]
 

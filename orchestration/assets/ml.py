@@ -148,7 +148,8 @@ family_assets: dict[str, dg.AssetsDefinition] = {name: _family_asset(f) for name
 
 @dg.asset(
     key=REPORT_KEY,
-    deps=[family_key(name) for name in FAMILIES],
+    # ml/hypotheses too: the report has a section on them (orchestration/assets/hypotheses.py).
+    deps=[*(family_key(name) for name in FAMILIES), dg.AssetKey(["ml", "hypotheses"])],
     group_name=GROUP,
     kinds={"html"},
     description="One self-contained HTML page: every model × protocol beside its trivial baseline on the same "

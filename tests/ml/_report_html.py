@@ -1,5 +1,5 @@
 """Reading the HTML report back as a reader's browser would (stdlib html.parser): tables by id,
-cells as text, images' sources, the summary."""
+cells as text, images' sources, the summary, headings and section ids."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class Page:
     links: list[str] = field(default_factory=list)  # every <a href>
     summary: str = ""
     captions: list[str] = field(default_factory=list)
+    headings: list[str] = field(default_factory=list)  # every <h2>/<h3> text, in page order
+    sections: list[str] = field(default_factory=list)  # ids of the <section> elements
 
     def rows(self, table: str) -> list[dict[str, str]]:
         """Data rows of a table as {header: cell text}."""
@@ -31,6 +33,7 @@ class _Parser(HTMLParser):
         self._summary_depth = 0
         self._div_depth = 0
         self._caption: list[str] | None = None
+        self._heading: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -53,6 +56,10 @@ class _Parser(HTMLParser):
                 self._summary_depth = self._div_depth
         elif tag == "p" and "caption" in (a.get("class") or "").split():
             self._caption = []
+        elif tag in ("h2", "h3"):
+            self._heading = []
+        elif tag == "section":
+            self.page.sections.append(a.get("id", ""))
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None and self._row is not None:
@@ -70,6 +77,9 @@ class _Parser(HTMLParser):
         elif tag == "p" and self._caption is not None:
             self.page.captions.append(" ".join("".join(self._caption).split()))
             self._caption = None
+        elif tag in ("h2", "h3") and self._heading is not None:
+            self.page.headings.append(" ".join("".join(self._heading).split()))
+            self._heading = None
 
     def handle_data(self, data):
         if self._cell is not None:
@@ -78,6 +88,8 @@ class _Parser(HTMLParser):
             self.page.summary += data
         if self._caption is not None:
             self._caption.append(data)
+        if self._heading is not None:
+            self._heading.append(data)
 
 
 def parse(html_text: str) -> Page:

@@ -86,3 +86,53 @@ CREATE TABLE IF NOT EXISTS ml.track_clusters (
 -- the study was called 'report' before it became 'replication'.
 UPDATE ml.runs SET protocol = 'replication' WHERE protocol = 'report';
 UPDATE ml.splits SET protocol = 'replication' WHERE protocol = 'report';
+
+-- Pre-declared hypothesis tests (ml/hypotheses.py, docs/hypotheses.md): one row per
+-- hypothesis x model x outcome per run; append-only, one run_id per materialization of
+-- ml/hypotheses, written in one transaction. The run's figures are ml.artifacts rows with
+-- the same run_id. Estimates are OLS coefficients on ln(1+count) outcomes: exp(estimate) =
+-- ratio. p/ci/std_error: clustered by artist; group_*: clustered by track group (nests artists).
+CREATE TABLE IF NOT EXISTS ml.hypothesis_tests (
+    run_id                   VARCHAR NOT NULL,     -- uuid4 hex, one per run of the whole set
+    tested_at                TIMESTAMPTZ NOT NULL,
+    hypothesis               VARCHAR NOT NULL,     -- ml.hypotheses.HYPOTHESES id, e.g. children
+    statement                VARCHAR,              -- the hypothesis in plain words
+    predictor                VARCHAR,              -- how the predictor is derived from marts.track_features
+    predictor_kind           VARCHAR,              -- binary | numeric
+    expected_direction       VARCHAR,              -- + | - (pre-declared sign on the log-ratio)
+    outcome                  VARCHAR NOT NULL,     -- log_ratio (primary) | log_views | log_stream
+    model                    VARCHAR NOT NULL,     -- adjusted (primary: + covariates) | simple (predictor alone)
+    covariates               VARCHAR,              -- the adjusted model's covariates, comma-separated
+    is_primary               BOOLEAN NOT NULL,     -- the row that decides the hypothesis' verdict
+    status                   VARCHAR NOT NULL,     -- tested | not testable
+    status_reason            VARCHAR,              -- why not testable (missing, all NULL, constant, too few artists)
+    n                        INTEGER,              -- rows in the fit
+    n_exposed                INTEGER,              -- rows with the binary predictor = 1
+    clusters                 INTEGER,              -- distinct artists among the rows
+    group_clusters           INTEGER,              -- distinct track groups among the rows
+    estimate                 DOUBLE,               -- OLS coefficient of the predictor
+    ratio                    DOUBLE,               -- exp(estimate): multiplicative effect on 1+count (ratio)
+    naive_std_error          DOUBLE,               -- OLS standard error assuming independent rows (comparison only)
+    std_error                DOUBLE,               -- clustered by artist
+    ci_low                   DOUBLE,               -- 95 % CI, clustered by artist
+    ci_high                  DOUBLE,
+    p                        DOUBLE,               -- two-sided, clustered by artist
+    p_holm                   DOUBLE,               -- Holm-adjusted within (model, outcome)
+    p_bh                     DOUBLE,               -- Benjamini-Hochberg-adjusted within (model, outcome)
+    group_std_error          DOUBLE,               -- clustered by track group
+    group_ci_low             DOUBLE,
+    group_ci_high            DOUBLE,
+    group_p                  DOUBLE,
+    group_p_holm             DOUBLE,
+    group_p_bh               DOUBLE,
+    detected                 BOOLEAN,              -- max(p_holm, group_p_holm) < 0.05
+    verdict                  VARCHAR,              -- primary rows: supported | detected, opposite ... | no detectable association
+    influential_points       INTEGER,              -- rows with Cook's distance > 4/n (adjusted model)
+    estimate_wo_influential  DOUBLE,               -- estimate refitted without them
+    p_wo_influential         DOUBLE,               -- max of the two clusterings' p of that refit (unadjusted)
+    detected_wo_influential  BOOLEAN,              -- the same rule (Holm, both clusterings) on the refits
+    breusch_pagan_p          DOUBLE,               -- heteroscedasticity test of the adjusted fit
+    data_version             JSON,                 -- Kaggle load and crawl the rows came from
+    kaggle_load_id           INTEGER,
+    crawl_id                 VARCHAR
+);
