@@ -20,7 +20,8 @@
 
 {#- Hive partition columns of the lake (warehouse/lake.py: files per load, per crawl date). -#}
 {% macro lake_partitions() -%}
-    {{ return({'kaggle_tracks': ('load_id', 'int'), 'youtube_snapshots': ('crawl_date', 'date')}) }}
+    {{ return({'kaggle_tracks': ('load_id', 'int'), 'youtube_snapshots': ('crawl_date', 'date'),
+              'channel_snapshots': ('crawl_date', 'date')}) }}
 {%- endmacro %}
 
 {% macro lake_root() -%}

@@ -1,6 +1,7 @@
 -- The ML-ready table: one row per Kaggle row, audio features, Kaggle counts and
 -- log-counts, the latest counts (crawled, else Kaggle's) with their source, the study's
--- stream gap, plus features from the YouTube snapshots (null for videos never crawled).
+-- stream gap, plus features from the YouTube snapshots and of the video's channel (null
+-- for videos or channels never crawled).
 with tracks as (
     select * from {{ ref('stg_tracks') }}
 ),
@@ -54,6 +55,68 @@ latest_growth as (
         where not state.is_unambiguous
     ) as ranked
     where recency = 1
+),
+
+-- The channel as of the video's latest available snapshot: the channel snapshot of the
+-- same crawl (the daily case: a crawl snapshots the channels of its videos), else the
+-- latest available one observed at or before it.
+video_channels as (
+    select
+        video_id,
+        last_available_channel_id as channel_id,
+        last_available_crawl_id as crawl_id,
+        last_available_observed_at as observed_at
+    from {{ ref('int_video_snapshot_state') }}
+    where last_available_channel_id is not null
+),
+
+channel_snapshots as (
+    select
+        channel_id, crawl_id, observed_at, commit_seq, subscriber_count, is_subscriber_count_hidden,
+        view_count, video_count, channel_published_at
+    from {{ ref('stg_channel_snapshots') }}
+    where is_available
+),
+
+same_crawl as (
+    select video_channels.video_id, video_channels.observed_at as video_observed_at, channel_snapshots.*
+    from video_channels
+    inner join channel_snapshots
+        on video_channels.channel_id = channel_snapshots.channel_id
+        and video_channels.crawl_id = channel_snapshots.crawl_id
+),
+
+earlier as (
+    select *
+    from (
+        select
+            video_channels.video_id,
+            video_channels.observed_at as video_observed_at,
+            channel_snapshots.*,
+            row_number() over (
+                partition by video_channels.video_id
+                order by channel_snapshots.observed_at desc, channel_snapshots.commit_seq desc
+            ) as recency
+        from video_channels
+        left join same_crawl on video_channels.video_id = same_crawl.video_id
+        inner join channel_snapshots
+            on video_channels.channel_id = channel_snapshots.channel_id
+            and channel_snapshots.observed_at <= video_channels.observed_at
+        where same_crawl.video_id is null
+    ) as ranked
+    where recency = 1
+),
+
+channel_as_of as (
+    select
+        video_id, subscriber_count, is_subscriber_count_hidden, view_count, video_count,
+        {{ days_between('channel_published_at', 'video_observed_at') }} as channel_age_days
+    from same_crawl
+    union all
+    select
+        video_id, subscriber_count, is_subscriber_count_hidden, view_count, video_count,
+        {{ days_between('channel_published_at', 'video_observed_at') }} as channel_age_days
+    from earlier
 ),
 
 latest_counts as (
@@ -132,10 +195,20 @@ select
     end as growth_rate_since_kaggle,
     latest_growth.views_per_day as recent_views_per_day,
     videos.snapshot_count as youtube_snapshot_count,
-    videos.is_gone as is_video_gone
+    videos.is_gone as is_video_gone,
+    -- The video's channel, as of the video's latest available snapshot (channel_as_of).
+    videos.channel_id,
+    channel_as_of.subscriber_count as channel_subscribers,
+    channel_as_of.is_subscriber_count_hidden as channel_subscribers_hidden,
+    channel_as_of.view_count as channel_view_count,
+    channel_as_of.video_count as channel_video_count,
+    channel_as_of.channel_age_days,
+    channels.channel_kind
 from tracks
 inner join dim on tracks.track_id = dim.track_id
 inner join latest_counts on tracks.track_id = latest_counts.track_id
 left join videos on tracks.video_id = videos.video_id
 left join latest_growth on tracks.video_id = latest_growth.video_id
 left join track_groups on tracks.track_id = track_groups.track_id
+left join channel_as_of on tracks.video_id = channel_as_of.video_id
+left join {{ ref('dim_channels') }} as channels on videos.channel_id = channels.channel_id

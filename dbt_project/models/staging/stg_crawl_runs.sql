@@ -1,6 +1,7 @@
 -- One row per crawl, timestamps as plain UTC.
 {%- set crawl_runs = source('youtube', 'crawl_runs') %}
 {%- set has_publication = relation_has_column(crawl_runs, 'published_at') %}
+{%- set has_channels = relation_has_column(crawl_runs, 'channels_requested') %}
 {% if not has_publication -%}
 -- A warehouse from before write-audit-publish that no crawl or load has upgraded yet: its
 -- completed crawls count as published as of their last commit, exactly as that upgrade
@@ -27,6 +28,10 @@ select
     runs.ids_not_found,
     runs.api_calls,
     runs.quota_units,
+    {% for column, type in [('channels_requested', dbt.type_bigint()), ('channel_batches_total', dbt.type_int()),
+                            ('channels_ok', dbt.type_bigint()), ('channels_not_found', dbt.type_bigint())] -%}
+    {% if has_channels %}runs.{{ column }}{% else %}cast(null as {{ type }}){% endif %} as {{ column }},
+    {% endfor -%}
     {% if has_publication -%}
     {{ to_utc_timestamp('runs.published_at') }} as published_at,
     runs.publish_seq,
