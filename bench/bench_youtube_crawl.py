@@ -88,10 +88,13 @@ def main() -> None:
             next_day(root)
             result = crawl(warehouse, DEFAULT_API_KEY,
                            CrawlOptions(base_url=base_url, concurrency=concurrency, fresh=True))
-            snapshots = result.ids_ok + result.ids_not_found
+            videos = result.ids_ok + result.ids_not_found
+            channels = result.channels_ok + result.channels_not_found
+            snapshots = videos + channels  # a crawl snapshots the videos, then their channels
             print(
                 f"tunehouse crawl, concurrency {concurrency:2d}: {result.duration_s:6.2f} s, "
-                f"{result.api_calls} calls, {result.quota_units} units for {snapshots} snapshots = "
+                f"{result.api_calls} calls, {result.quota_units} units for {snapshots} snapshots "
+                f"({videos} videos, {channels} channels) = "
                 f"{result.quota_units / snapshots:.4f} units/snapshot ({result.status})"
             )
             if concurrency == 16:

@@ -11,6 +11,9 @@ Spark, Trino or another DuckDB read without the warehouse file. `sync` exports i
     <lake>/raw/youtube_snapshots/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet   one file per published crawl
     <lake>/raw/crawl_targets/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet
     <lake>/raw/crawl_batches/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet
+    <lake>/raw/channel_snapshots/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet   the crawl's channels
+    <lake>/raw/crawl_channel_targets/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet
+    <lake>/raw/crawl_channel_batches/crawl_date=<YYYY-MM-DD>/<crawl_id>.parquet
     <lake>/raw/quota_ledger/quota_ledger.parquet                    the whole ledger
 
 (`crawl_date` is the UTC date the crawl started; a partition column lives in the path,
@@ -85,6 +88,9 @@ TABLES: tuple[LakeTable, ...] = (
     LakeTable("youtube_snapshots", "crawl", "batch_no, video_id"),
     LakeTable("crawl_targets", "crawl", "batch_no, video_id"),
     LakeTable("crawl_batches", "crawl", "batch_no"),
+    LakeTable("channel_snapshots", "crawl", "batch_no, channel_id"),
+    LakeTable("crawl_channel_targets", "crawl", "batch_no, channel_id"),
+    LakeTable("crawl_channel_batches", "crawl", "batch_no"),
     LakeTable("quota_ledger", "whole", "recorded_at, api_day, crawl_id, api_calls, quota_units"),
 )
 

@@ -1,7 +1,9 @@
-"""videos.list over HTTP: up to 50 ids per call, retries with backoff, key kept secret.
+"""videos.list and channels.list over HTTP: up to 50 ids per call, retries with backoff,
+key kept secret.
 
 The client knows nothing about the warehouse or the crawl; it turns a list of ids into a
-`VideosPage` or raises a `YouTubeApiError` (see responses.py for what each answer means).
+`VideosPage` (or a `ChannelsPage`) or raises a `YouTubeApiError` (see responses.py for
+what each answer means). Both endpoints go through one request/retry path.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from ingestion.youtube.apiclock import ApiClock, parse_http_date
 from ingestion.youtube.redaction import redact
 from ingestion.youtube.responses import (
+    ChannelsPage,
     ErrorKind,
     VideosPage,
     YouTubeApiError,
     classify_error,
     decode_body,
+    parse_channels_page,
     parse_videos_page,
 )
 
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_IDS_PER_CALL = 50
 PARTS = "snippet,statistics"
-QUOTA_UNITS_PER_CALL = 1  # videos.list costs 1 unit per call whatever the parts and ids
+QUOTA_UNITS_PER_CALL = 1  # videos.list and channels.list cost 1 unit per call whatever the parts and ids
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,13 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class VideosResult:
-    page: VideosPage
+class PageResult:
+    page: VideosPage | ChannelsPage
     attempts: int
     served_at: datetime  # the API's time of the answer (Date header)
+
+
+VideosResult = PageResult  # the name callers used before channels.list
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -60,7 +67,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class YouTubeClient:
-    """A videos.list client. Safe to call from several threads at once."""
+    """A videos.list / channels.list client. Safe to call from several threads at once."""
 
     def __init__(
         self,
@@ -109,13 +116,13 @@ class YouTubeClient:
             raise failure
         return response
 
-    def _videos_once(self, ids: Sequence[str]) -> tuple[VideosPage, datetime]:
-        response = self._get("videos", {"part": PARTS, "id": ",".join(ids), "key": self._key})
+    def _list_once(self, resource: str, ids: Sequence[str], parse) -> tuple[VideosPage | ChannelsPage, datetime]:
+        response = self._get(resource, {"part": PARTS, "id": ",".join(ids), "key": self._key})
         served_at = self.clock.observe(parse_http_date(response.headers.get("Date")))
         body = decode_body(response.content)
         if response.status_code != 200:
             raise classify_error(response.status_code, body, _retry_after(response.headers.get("Retry-After")))
-        return parse_videos_page(body, ids), served_at
+        return parse(body, ids), served_at
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_random_exponential(multiplier=self.retry.initial_wait_s, max=self.retry.max_wait_s)(state)
@@ -123,25 +130,19 @@ class YouTubeClient:
         hinted = getattr(exc, "retry_after_s", None) or 0.0
         return max(backoff, min(hinted, self.retry.max_wait_s))
 
-    def list_videos(
-        self, ids: Sequence[str], before_attempt: Callable[[], None] | None = None
-    ) -> VideosResult:
-        """One videos.list call for up to 50 ids, retried on transient failures.
-
-        `before_attempt` runs before every HTTP attempt (the crawler reserves quota there;
-        it may raise to stop). Raises YouTubeApiError for answers that are not retried or
-        when the attempts are used up.
-        """
+    def _list(self, resource: str, ids: Sequence[str], parse,
+              before_attempt: Callable[[], None] | None) -> PageResult:
+        endpoint = f"{resource}.list"
         ids = list(dict.fromkeys(ids))
         if not ids:
-            raise ValueError("list_videos needs at least one id")
+            raise ValueError(f"{endpoint} needs at least one id")
         if len(ids) > MAX_IDS_PER_CALL:
-            raise ValueError(f"videos.list takes at most {MAX_IDS_PER_CALL} ids per call, got {len(ids)}")
+            raise ValueError(f"{endpoint} takes at most {MAX_IDS_PER_CALL} ids per call, got {len(ids)}")
         attempts = 0
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception()
-            log.info("retrying videos.list (attempt %d failed: %s)", state.attempt_number, exc)
+            log.info("retrying %s (attempt %d failed: %s)", endpoint, state.attempt_number, exc)
 
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, YouTubeApiError) and e.retryable),
@@ -155,8 +156,26 @@ class YouTubeClient:
                 if before_attempt is not None:
                     before_attempt()
                 attempts += 1
-                page, served_at = self._videos_once(ids)
-        return VideosResult(page=page, attempts=attempts, served_at=served_at)
+                page, served_at = self._list_once(resource, ids, parse)
+        return PageResult(page=page, attempts=attempts, served_at=served_at)
+
+    def list_videos(
+        self, ids: Sequence[str], before_attempt: Callable[[], None] | None = None
+    ) -> PageResult:
+        """One videos.list call for up to 50 ids, retried on transient failures.
+
+        `before_attempt` runs before every HTTP attempt (the crawler reserves quota there;
+        it may raise to stop). Raises YouTubeApiError for answers that are not retried or
+        when the attempts are used up.
+        """
+        return self._list("videos", ids, parse_videos_page, before_attempt)
+
+    def list_channels(
+        self, ids: Sequence[str], before_attempt: Callable[[], None] | None = None
+    ) -> PageResult:
+        """One channels.list call (part=snippet,statistics) for up to 50 channel ids, 1 quota
+        unit; retried and classified exactly like :meth:`list_videos`."""
+        return self._list("channels", ids, parse_channels_page, before_attempt)
 
     def server_time(self) -> datetime:
         """The API's current time, from an unauthenticated request (no key, so no quota).

@@ -53,7 +53,7 @@ class DayCrawl:
 
 @dataclass(frozen=True)
 class CrawlDay:
-    """An API day's crawls and what they covered (distinct videos, over all of its crawls)."""
+    """An API day's crawls and what they covered (distinct videos and channels, over all of its crawls)."""
 
     day: date
     crawls: tuple[DayCrawl, ...]
@@ -63,10 +63,24 @@ class CrawlDay:
     snapshot_rows: int  # rows of raw.youtube_snapshots from the day's crawls
     api_calls: int
     quota_units: int
+    # The channel phase (issue #14), over the day's crawls:
+    channels_expected: int = 0     # distinct channels of the day's available video snapshots
+    channels_snapshotted: int = 0  # of those, with a channel snapshot (ok or not_found) from one of the day's crawls
+    channels_ok: int = 0           # of those, returned by the API
+    channel_snapshot_rows: int = 0  # rows of raw.channel_snapshots from the day's crawls
 
     @property
     def not_found(self) -> int:
         return self.snapshotted - self.ok
+
+    @property
+    def channels_not_found(self) -> int:
+        return self.channels_snapshotted - self.channels_ok
+
+    @property
+    def channel_coverage(self) -> float:
+        """Share of the channels of the day's available videos with a channel snapshot."""
+        return self.channels_snapshotted / self.channels_expected if self.channels_expected else 0.0
 
     @property
     def coverage(self) -> float:
@@ -148,6 +162,7 @@ def crawl_days(con: duckdb.DuckDBPyConnection) -> dict[date, CrawlDay]:
             """
         ).fetchall()
     }
+    channel_counts = _channel_counts(con, days_sql) if _has_table(con, "raw", "channel_snapshots") else {}
     grouped: dict[date, list[tuple]] = {}
     for row in runs:
         grouped.setdefault(row[0], []).append(row)
@@ -160,8 +175,36 @@ def crawl_days(con: duckdb.DuckDBPyConnection) -> dict[date, CrawlDay]:
             crawls=tuple(DayCrawl(r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows),
             targets=int(targets), snapshotted=int(snapshotted), ok=int(ok), snapshot_rows=int(snapshot_rows),
             api_calls=int(sum(r[7] or 0 for r in rows)), quota_units=int(sum(r[8] or 0 for r in rows)),
+            **channel_counts.get(day, {}),
         )
     return days
+
+
+def _channel_counts(con: duckdb.DuckDBPyConnection, days_sql: str) -> dict[date, dict[str, int]]:
+    """Per API day: the channels of its available video snapshots and their channel snapshots."""
+    rows = con.execute(
+        f"""
+        WITH runs AS (SELECT crawl_id, {days_sql} AS api_day FROM raw.crawl_runs),
+        expected AS (
+            SELECT DISTINCT r.api_day, s.channel_id
+            FROM raw.youtube_snapshots s JOIN runs r USING (crawl_id)
+            WHERE s.status = 'ok' AND s.channel_id IS NOT NULL AND s.channel_id <> ''
+        ),
+        snapped AS (
+            SELECT r.api_day, c.channel_id, bool_or(c.status = 'ok') AS ok, count(*) AS n
+            FROM raw.channel_snapshots c JOIN runs r USING (crawl_id) GROUP BY ALL
+        )
+        SELECT coalesce(e.api_day, p.api_day),
+               count(e.channel_id),
+               count(e.channel_id) FILTER (WHERE p.channel_id IS NOT NULL),
+               count(e.channel_id) FILTER (WHERE p.ok),
+               coalesce(sum(p.n), 0)
+        FROM expected e FULL JOIN snapped p ON p.api_day = e.api_day AND p.channel_id = e.channel_id
+        GROUP BY 1
+        """
+    ).fetchall()
+    return {day: {"channels_expected": int(n), "channels_snapshotted": int(snapped), "channels_ok": int(ok),
+                  "channel_snapshot_rows": int(rows_)} for day, n, snapped, ok, rows_ in rows}
 
 
 def api_clock_offset(con: duckdb.DuckDBPyConnection) -> timedelta:

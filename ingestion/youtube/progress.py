@@ -22,13 +22,14 @@ log = logging.getLogger("ingestion.youtube.crawl")
 
 
 class CrawlProgress(Protocol):
-    def start(self, crawl_id: str, total_videos: int, done_videos: int) -> None: ...
+    # Called once per phase of a crawl: unit "videos", then "channels".
+    def start(self, crawl_id: str, total_videos: int, done_videos: int, unit: str = "videos") -> None: ...
     def advance(self, videos: int) -> None: ...
     def finish(self, summary: str) -> None: ...
 
 
 class NoProgress:
-    def start(self, crawl_id: str, total_videos: int, done_videos: int) -> None:
+    def start(self, crawl_id: str, total_videos: int, done_videos: int, unit: str = "videos") -> None:
         pass
 
     def advance(self, videos: int) -> None:
@@ -44,11 +45,11 @@ class LogProgress:
     def __init__(self, every: float = 0.1):
         self.every = every
 
-    def start(self, crawl_id: str, total_videos: int, done_videos: int) -> None:
-        self.crawl_id, self.total, self.done = crawl_id, total_videos, done_videos
+    def start(self, crawl_id: str, total_videos: int, done_videos: int, unit: str = "videos") -> None:
+        self.crawl_id, self.total, self.done, self.unit = crawl_id, total_videos, done_videos, unit
         self.started_done, self.t0 = done_videos, time.monotonic()
         self.next_mark = done_videos + max(1, int(total_videos * self.every))
-        log.info("crawl %s: %d of %d videos to go", crawl_id, total_videos - done_videos, total_videos)
+        log.info("crawl %s: %d of %d %s to go", crawl_id, total_videos - done_videos, total_videos, unit)
 
     def advance(self, videos: int) -> None:
         self.done += videos
@@ -57,8 +58,8 @@ class LogProgress:
             rate = (self.done - self.started_done) / elapsed
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             log.info(
-                "crawl %s: %d/%d videos (%.0f%%), %.1f videos/s, ETA %s",
-                self.crawl_id, self.done, self.total, 100 * self.done / max(self.total, 1), rate,
+                "crawl %s: %d/%d %s (%.0f%%), %.1f %s/s, ETA %s",
+                self.crawl_id, self.done, self.total, self.unit, 100 * self.done / max(self.total, 1), rate, self.unit,
                 f"{eta:.0f}s" if eta != float("inf") else "?",
             )
             self.next_mark = self.done + max(1, int(self.total * self.every))
@@ -74,9 +75,12 @@ class RichProgress:
         self.console = console or Console(stderr=True)
         self._progress: Progress | None = None
 
-    def start(self, crawl_id: str, total_videos: int, done_videos: int) -> None:
+    def start(self, crawl_id: str, total_videos: int, done_videos: int, unit: str = "videos") -> None:
+        if self._progress is not None:  # the previous phase's bar
+            self._progress.stop()
+        self._unit = unit
         self._progress = Progress(
-            TextColumn(f"crawl {crawl_id}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn(f"crawl {crawl_id} {unit}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=self.console, transient=False,
         )
@@ -89,7 +93,7 @@ class RichProgress:
         task = self._progress.tasks[0]
         done = task.completed + videos
         rate = (done - self._first) / max(time.monotonic() - self._t0, 1e-9)
-        self._progress.update(self._task, advance=videos, rate=f"{rate:,.0f} videos/s")
+        self._progress.update(self._task, advance=videos, rate=f"{rate:,.0f} {self._unit}/s")
 
     def finish(self, summary: str) -> None:
         if self._progress is not None:

@@ -1,6 +1,6 @@
 """The daily quota budget and the quota ledger: a call is on the ledger before it is sent.
 
-The API charges a videos.list call when it receives it, so the ledger
+The API charges a videos.list or channels.list call when it receives it, so the ledger
 (raw.quota_ledger) must hold a call before the request leaves: otherwise a process
 killed between sending and committing would have spent quota that no table shows.
 `QuotaGate` therefore hands out *reservations* that are already committed:

@@ -1,4 +1,4 @@
-"""What a videos.list response means, classified the way the real API answers.
+"""What a videos.list or channels.list response means, classified the way the real API answers.
 
 - 200: the videos found; requested ids missing from `items` are deleted, private or
   unknown (the API has no 404 for them: it answers `items: []`). A 200 whose body is not
@@ -10,7 +10,9 @@
 - 400 keyInvalid, or details[].reason API_KEY_INVALID: the key is wrong; fail at once.
 - anything else 4xx: the request itself is wrong; fail at once.
 Counts arrive as strings; likeCount/commentCount (even viewCount) may be absent when
-the owner hides them, which is stored as NULL, never as 0 or 'Error'.
+the owner hides them, which is stored as NULL, never as 0 or 'Error'. channels.list is
+read by the same rules (its unknown or closed ids are missing from `items`); its
+`subscriberCount` is absent when `hiddenSubscriberCount` is true (stored as NULL).
 """
 
 from __future__ import annotations
@@ -80,6 +82,27 @@ class VideosPage:
     not_found: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ChannelRecord:
+    """One item of a channels.list response (part=snippet,statistics), typed."""
+
+    channel_id: str
+    title: str | None
+    custom_url: str | None
+    published_at: datetime | None      # when the channel was created
+    country: str | None
+    view_count: int | None
+    subscriber_count: int | None       # None when hidden (rounded by YouTube when public)
+    hidden_subscriber_count: bool | None
+    video_count: int | None
+
+
+@dataclass(frozen=True)
+class ChannelsPage:
+    found: tuple[ChannelRecord, ...]
+    not_found: tuple[str, ...]
+
+
 def _error_reasons(body: Any) -> list[str]:
     """errors[].reason and details[].reason of a Google error body, in that order."""
     if not isinstance(body, Mapping) or not isinstance(body.get("error"), Mapping):
@@ -139,12 +162,26 @@ def classify_error(status: int, body: Any, retry_after_s: float | None = None) -
 
 _INT64_MAX = 2**63 - 1
 
+VIDEOS_LIST = "videos.list"
+CHANNELS_LIST = "channels.list"
 
-def _malformed(message: str) -> YouTubeApiError:
-    return YouTubeApiError(ErrorKind.MALFORMED, f"malformed videos.list answer: {message}")
+
+def _malformed(message: str, endpoint: str = VIDEOS_LIST) -> YouTubeApiError:
+    return YouTubeApiError(ErrorKind.MALFORMED, f"malformed {endpoint} answer: {message}")
 
 
-def _count(video_id: str, statistics: Mapping[str, Any], field: str) -> int | None:
+@dataclass(frozen=True)
+class _Item:
+    """Which item of which answer is being read: names it in a malformed-answer message."""
+
+    endpoint: str  # videos.list | channels.list
+    owner: str     # e.g. "video dQw4w9WgXcQ"
+
+    def malformed(self, message: str) -> YouTubeApiError:
+        return _malformed(f"{self.owner}: {message}", self.endpoint)
+
+
+def _count(where: _Item, statistics: Mapping[str, Any], field: str) -> int | None:
     """A count as the API sends it (a decimal string; a JSON integer is taken too).
 
     Anything else (negative, fractional, a bool, text, beyond BIGINT) is malformed.
@@ -157,29 +194,36 @@ def _count(video_id: str, statistics: Mapping[str, Any], field: str) -> int | No
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         count = int(value)
     else:
-        raise _malformed(f"video {video_id}: statistics.{field} is {str(value)[:40]!r}, not a count")
+        raise where.malformed(f"statistics.{field} is {str(value)[:40]!r}, not a count")
     if not 0 <= count <= _INT64_MAX:
-        raise _malformed(f"video {video_id}: statistics.{field} is {str(value)[:40]!r}, not a count")
+        raise where.malformed(f"statistics.{field} is {str(value)[:40]!r}, not a count")
     return count
 
 
-def _text(video_id: str, part: Mapping[str, Any], name: str, field: str) -> str | None:
+def _flag(where: _Item, part: Mapping[str, Any], name: str, field: str) -> bool | None:
+    value = part.get(field)
+    if value is None or isinstance(value, bool):
+        return value
+    raise where.malformed(f"{name}.{field} is {str(value)[:40]!r}, not a boolean")
+
+
+def _text(where: _Item, part: Mapping[str, Any], name: str, field: str) -> str | None:
     value = part.get(field)
     if value is None or isinstance(value, str):
         return value
-    raise _malformed(f"video {video_id}: {name}.{field} is a {type(value).__name__}, not text")
+    raise where.malformed(f"{name}.{field} is a {type(value).__name__}, not text")
 
 
-def _part(video_id: str, item: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def _part(where: _Item, item: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = item.get(name)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _malformed(f"video {video_id}: {name} is a {type(value).__name__}, not an object")
+        raise where.malformed(f"{name} is a {type(value).__name__}, not an object")
     return value
 
 
-def _timestamp(video_id: str, value: Any) -> datetime | None:
+def _timestamp(where: _Item, value: Any) -> datetime | None:
     if value is None:
         return None
     try:
@@ -187,26 +231,74 @@ def _timestamp(video_id: str, value: Any) -> datetime | None:
             raise ValueError
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _malformed(f"video {video_id}: snippet.publishedAt {str(value)[:40]!r} is not a timestamp") from None
+        raise where.malformed(f"snippet.publishedAt {str(value)[:40]!r} is not a timestamp") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _item_id(item: Mapping[str, Any], endpoint: str) -> str:
+    item_id = item.get("id")
+    if not isinstance(item_id, str):
+        raise _malformed("an item without a string id", endpoint)
+    return item_id
+
+
 def parse_item(item: Mapping[str, Any]) -> VideoRecord:
-    video_id = item.get("id")
-    if not isinstance(video_id, str):
-        raise _malformed("an item without a string id")
-    snippet = _part(video_id, item, "snippet")
-    statistics = _part(video_id, item, "statistics")
+    video_id = _item_id(item, VIDEOS_LIST)
+    where = _Item(VIDEOS_LIST, f"video {video_id}")
+    snippet = _part(where, item, "snippet")
+    statistics = _part(where, item, "statistics")
     return VideoRecord(
         video_id=video_id,
-        published_at=_timestamp(video_id, snippet.get("publishedAt")),
-        channel_id=_text(video_id, snippet, "snippet", "channelId"),
-        channel_title=_text(video_id, snippet, "snippet", "channelTitle"),
-        title=_text(video_id, snippet, "snippet", "title"),
-        view_count=_count(video_id, statistics, "viewCount"),
-        like_count=_count(video_id, statistics, "likeCount"),
-        comment_count=_count(video_id, statistics, "commentCount"),
+        published_at=_timestamp(where, snippet.get("publishedAt")),
+        channel_id=_text(where, snippet, "snippet", "channelId"),
+        channel_title=_text(where, snippet, "snippet", "channelTitle"),
+        title=_text(where, snippet, "snippet", "title"),
+        view_count=_count(where, statistics, "viewCount"),
+        like_count=_count(where, statistics, "likeCount"),
+        comment_count=_count(where, statistics, "commentCount"),
     )
+
+
+def parse_channel_item(item: Mapping[str, Any]) -> ChannelRecord:
+    """One channels.list item. A hidden subscriber count (`hiddenSubscriberCount: true`) is
+    NULL even if a count were sent; otherwise the count is the one YouTube shows (rounded)."""
+    channel_id = _item_id(item, CHANNELS_LIST)
+    where = _Item(CHANNELS_LIST, f"channel {channel_id}")
+    snippet = _part(where, item, "snippet")
+    statistics = _part(where, item, "statistics")
+    hidden = _flag(where, statistics, "statistics", "hiddenSubscriberCount")
+    subscribers = _count(where, statistics, "subscriberCount")
+    return ChannelRecord(
+        channel_id=channel_id,
+        title=_text(where, snippet, "snippet", "title"),
+        custom_url=_text(where, snippet, "snippet", "customUrl"),
+        published_at=_timestamp(where, snippet.get("publishedAt")),
+        country=_text(where, snippet, "snippet", "country"),
+        view_count=_count(where, statistics, "viewCount"),
+        subscriber_count=None if hidden else subscribers,
+        hidden_subscriber_count=hidden,
+        video_count=_count(where, statistics, "videoCount"),
+    )
+
+
+def _parse_page(body: Any, requested: Sequence[str], endpoint: str, kind: str, parse, key: str):
+    if not isinstance(body, Mapping) or body.get("kind") != kind:
+        raise _malformed(f"HTTP 200 without a {kind} JSON body (cut short or not JSON)", endpoint)
+    if "items" not in body:
+        raise _malformed("HTTP 200 without 'items'", endpoint)
+    items = body["items"]
+    if not isinstance(items, list):
+        raise _malformed(f"'items' is {'null' if items is None else type(items).__name__}, not a list", endpoint)
+    wanted = set(requested)
+    found: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise _malformed("an item is not an object", endpoint)
+        record = parse(item)
+        if getattr(record, key) in wanted:  # ignore anything we did not ask for
+            found.setdefault(getattr(record, key), record)
+    not_found = tuple(v for v in dict.fromkeys(requested) if v not in found)
+    return tuple(found.values()), not_found
 
 
 def parse_videos_page(body: Any, requested: Sequence[str]) -> VideosPage:
@@ -218,20 +310,14 @@ def parse_videos_page(body: Any, requested: Sequence[str]) -> VideosPage:
     `items: null` or any other shape raises a MALFORMED error (retried, then the crawl
     pauses), so an odd answer can never turn live videos into not-found snapshots.
     """
-    if not isinstance(body, Mapping) or body.get("kind") != "youtube#videoListResponse":
-        raise _malformed("HTTP 200 without a youtube#videoListResponse JSON body (cut short or not JSON)")
-    if "items" not in body:
-        raise _malformed("HTTP 200 without 'items'")
-    items = body["items"]
-    if not isinstance(items, list):
-        raise _malformed(f"'items' is {'null' if items is None else type(items).__name__}, not a list")
-    wanted = set(requested)
-    found: dict[str, VideoRecord] = {}
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise _malformed("an item is not an object")
-        record = parse_item(item)
-        if record.video_id in wanted:  # ignore anything we did not ask for
-            found.setdefault(record.video_id, record)
-    not_found = tuple(v for v in dict.fromkeys(requested) if v not in found)
-    return VideosPage(found=tuple(found.values()), not_found=not_found)
+    found, not_found = _parse_page(body, requested, VIDEOS_LIST, "youtube#videoListResponse", parse_item, "video_id")
+    return VideosPage(found=found, not_found=not_found)
+
+
+def parse_channels_page(body: Any, requested: Sequence[str]) -> ChannelsPage:
+    """A channels.list 200 body, read by the same rules as :func:`parse_videos_page`:
+    requested channel ids missing from `items` are not found (closed, suspended, unknown),
+    any other shape is MALFORMED."""
+    found, not_found = _parse_page(body, requested, CHANNELS_LIST, "youtube#channelListResponse",
+                                   parse_channel_item, "channel_id")
+    return ChannelsPage(found=found, not_found=not_found)

@@ -1,12 +1,17 @@
 """The crawl's tables in the warehouse: runs, frozen id lists, batches, snapshots, ledger.
 
-Every write of a crawl is one transaction of the crawler's writing thread: the
-snapshots of the finished batches, their progress markers, the quota ledger entries and
-the run's counters land together or not at all (`commit_batches`, `record_quota`).
+A crawl has two phases over the same tables' pattern (a `Phase` each): the videos
+(raw.crawl_targets, raw.crawl_batches, raw.youtube_snapshots; frozen by `plan_crawl`),
+then the distinct channels of its available video snapshots (raw.crawl_channel_targets,
+raw.crawl_channel_batches, raw.channel_snapshots; frozen by `plan_channels` once every
+video batch is in). Every write of a crawl is one transaction of the crawler's writing
+thread: the snapshots of the finished batches, their progress markers, the quota ledger
+entries and the run's counters land together or not at all (`commit_batches`,
+`record_quota`).
 
 Write-audit-publish: a crawl's snapshots are visible downstream (dbt's
 stg_youtube_snapshots and everything built on it) iff its `raw.crawl_runs.published_at`
-is set. When the last batch is in, `finish_crawl` audits the whole crawl in the same
+is set. When the last batch of both phases is in, `finish_crawl` audits the whole crawl in the same
 transaction (`audit_crawl`) and either publishes it (status completed, published_at,
 publish_seq from raw.youtube_commit_seq) or rejects it (status rejected,
 rejection_reason). A paused, killed or rejected crawl is never published.
@@ -23,7 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from ingestion.youtube.client import QUOTA_UNITS_PER_CALL
-from ingestion.youtube.responses import VideosPage
+from ingestion.youtube.responses import ChannelsPage, VideosPage
 
 # A crawl that has not finished is resumed by the next invocation (same base URL).
 # 'completed' (published), 'rejected' (audit failed) and 'abandoned' are final.
@@ -31,9 +36,56 @@ OPEN_STATUSES = ("running", "paused", "failed")
 
 
 @dataclass(frozen=True)
+class Phase:
+    """The tables and counters of one phase of a crawl (videos, then channels)."""
+
+    name: str             # videos | channels
+    endpoint: str         # the API call that fetches a batch
+    targets: str          # frozen ids and their batch numbers
+    batches: str          # progress markers
+    snapshots: str
+    id_column: str
+    requested: str        # raw.crawl_runs counters
+    batches_total: str
+    ok: str
+    not_found: str
+
+
+VIDEOS = Phase("videos", "videos.list", "raw.crawl_targets", "raw.crawl_batches", "raw.youtube_snapshots",
+               "video_id", "ids_requested", "batches_total", "ids_ok", "ids_not_found")
+CHANNELS = Phase("channels", "channels.list", "raw.crawl_channel_targets", "raw.crawl_channel_batches",
+                 "raw.channel_snapshots", "channel_id", "channels_requested", "channel_batches_total",
+                 "channels_ok", "channels_not_found")
+PHASES = (VIDEOS, CHANNELS)
+
+
+@dataclass(frozen=True)
 class Batch:
     batch_no: int
-    video_ids: tuple[str, ...]
+    ids: tuple[str, ...]
+    phase: Phase = VIDEOS
+
+    @property
+    def video_ids(self) -> tuple[str, ...]:
+        return self.ids
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """A phase's frozen size and the batches without a progress marker yet."""
+
+    phase: Phase
+    requested: int
+    batches_total: int
+    remaining: tuple[Batch, ...]
+
+    @property
+    def done_ids(self) -> int:
+        return self.requested - sum(len(b.ids) for b in self.remaining)
+
+    @property
+    def batches_done(self) -> int:
+        return self.batches_total - len(self.remaining)
 
 
 @dataclass(frozen=True)
@@ -46,15 +98,20 @@ class CrawlPlan:
 
     @property
     def done_videos(self) -> int:
-        return self.ids_requested - sum(len(b.video_ids) for b in self.remaining)
+        return self.ids_requested - sum(len(b.ids) for b in self.remaining)
+
+    @property
+    def videos(self) -> PhasePlan:
+        return PhasePlan(VIDEOS, self.ids_requested, self.batches_total, self.remaining)
 
 
 @dataclass(frozen=True)
 class FinishedBatch:
     batch_no: int
-    page: VideosPage
+    page: VideosPage | ChannelsPage
     attempts: int
     observed_at: datetime
+    phase: Phase = VIDEOS
 
 
 def new_crawl_id(at: datetime) -> str:
@@ -89,16 +146,7 @@ def plan_crawl(
             raise ValueError("no video ids to crawl (the latest Kaggle load has no YouTube URLs)")
         crawl_id = new_crawl_id(now)
         batches = [video_ids[i : i + batch_size] for i in range(0, len(video_ids), batch_size)]
-        targets = pa.table({
-            "crawl_id": pa.array([crawl_id] * len(video_ids), pa.string()),
-            "batch_no": pa.array([n for n, b in enumerate(batches) for _ in b], pa.int32()),
-            "video_id": pa.array([v for b in batches for v in b], pa.string()),
-        })
-        con.register("new_crawl_targets", targets)
-        try:
-            con.execute("INSERT INTO raw.crawl_targets SELECT crawl_id, batch_no, video_id FROM new_crawl_targets")
-        finally:
-            con.unregister("new_crawl_targets")
+        _insert_targets(con, VIDEOS, crawl_id, batches)
         con.execute(
             """
             INSERT INTO raw.crawl_runs (crawl_id, load_id, base_url, started_at, finished_at, updated_at,
@@ -120,18 +168,79 @@ def plan_crawl(
     ids_requested, batches_total = con.execute(
         "SELECT ids_requested, batches_total FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
     ).fetchall()[0]
+    remaining = _remaining(con, VIDEOS, crawl_id)
+    return CrawlPlan(crawl_id, resumed, int(ids_requested), int(batches_total), remaining)
+
+
+def _insert_targets(con: duckdb.DuckDBPyConnection, phase: Phase, crawl_id: str,
+                    batches: Sequence[Sequence[str]]) -> None:
+    """Freeze a phase's ids, split into batches (caller's transaction)."""
+    targets = pa.table({
+        "crawl_id": pa.array([crawl_id] * sum(len(b) for b in batches), pa.string()),
+        "batch_no": pa.array([n for n, b in enumerate(batches) for _ in b], pa.int32()),
+        "id": pa.array([v for b in batches for v in b], pa.string()),
+    })
+    con.register("new_crawl_targets", targets)
+    try:
+        con.execute(f"INSERT INTO {phase.targets} (crawl_id, batch_no, {phase.id_column}) "
+                    "SELECT crawl_id, batch_no, id FROM new_crawl_targets")
+    finally:
+        con.unregister("new_crawl_targets")
+
+
+def _remaining(con: duckdb.DuckDBPyConnection, phase: Phase, crawl_id: str) -> tuple[Batch, ...]:
+    """The phase's batches without a progress marker, lowest first."""
     rows = con.execute(
-        """
-        SELECT t.batch_no, list(t.video_id ORDER BY t.video_id)
-        FROM raw.crawl_targets t
-        ANTI JOIN raw.crawl_batches b ON b.crawl_id = t.crawl_id AND b.batch_no = t.batch_no
+        f"""
+        SELECT t.batch_no, list(t.{phase.id_column} ORDER BY t.{phase.id_column})
+        FROM {phase.targets} t
+        ANTI JOIN {phase.batches} b ON b.crawl_id = t.crawl_id AND b.batch_no = t.batch_no
         WHERE t.crawl_id = ?
         GROUP BY t.batch_no ORDER BY t.batch_no
         """,
         [crawl_id],
     ).fetchall()
-    remaining = tuple(Batch(n, tuple(ids)) for n, ids in rows)
-    return CrawlPlan(crawl_id, resumed, int(ids_requested), int(batches_total), remaining)
+    return tuple(Batch(n, tuple(ids), phase) for n, ids in rows)
+
+
+def plan_channels(con: duckdb.DuckDBPyConnection, crawl_id: str, batch_size: int) -> PhasePlan | None:
+    """The crawl's channel phase: None while a video batch is missing; otherwise frozen (once,
+    in the caller's transaction) over the distinct channel ids of the crawl's available
+    video snapshots, and returned with its batches still to do. Idempotent: a crawl killed
+    before its channels were frozen freezes them on resume; once frozen they never change."""
+    (batches_total, videos_done, planned) = con.execute(
+        f"""
+        SELECT batches_total, (SELECT count(*) FROM {VIDEOS.batches} WHERE crawl_id = $crawl),
+               channel_batches_total IS NOT NULL
+        FROM raw.crawl_runs WHERE crawl_id = $crawl
+        """,
+        {"crawl": crawl_id},
+    ).fetchall()[0]
+    if videos_done < batches_total:
+        return None
+    if not planned:
+        channel_ids = [r[0] for r in con.execute(
+            """
+            SELECT DISTINCT channel_id FROM raw.youtube_snapshots
+            WHERE crawl_id = ? AND status = 'ok' AND channel_id IS NOT NULL AND channel_id <> ''
+            ORDER BY channel_id
+            """,
+            [crawl_id],
+        ).fetchall()]
+        batches = [channel_ids[i : i + batch_size] for i in range(0, len(channel_ids), batch_size)]
+        _insert_targets(con, CHANNELS, crawl_id, batches)
+        con.execute(
+            """
+            UPDATE raw.crawl_runs SET channels_requested = ?, channel_batches_total = ?, channels_ok = 0,
+                channels_not_found = 0, updated_at = now()
+            WHERE crawl_id = ?
+            """,
+            [len(channel_ids), len(batches), crawl_id],
+        )
+    requested, total = con.execute(
+        "SELECT channels_requested, channel_batches_total FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
+    ).fetchall()[0]
+    return PhasePlan(CHANNELS, int(requested), int(total), _remaining(con, CHANNELS, crawl_id))
 
 
 _SNAPSHOT_SCHEMA = pa.schema([
@@ -157,8 +266,60 @@ def _snapshot_table(batches: Sequence[FinishedBatch]) -> pa.Table:
                          r.channel_title, r.title, r.view_count, r.like_count, r.comment_count))
         for video_id in b.page.not_found:
             rows.append((video_id, b.batch_no, b.observed_at, "not_found") + (None,) * 7)
-    columns = list(zip(*rows)) if rows else [[] for _ in _SNAPSHOT_SCHEMA]
-    return pa.table([pa.array(list(c), f.type) for c, f in zip(columns, _SNAPSHOT_SCHEMA)], schema=_SNAPSHOT_SCHEMA)
+    return _arrow(rows, _SNAPSHOT_SCHEMA)
+
+
+_CHANNEL_SCHEMA = pa.schema([
+    ("channel_id", pa.string()),
+    ("batch_no", pa.int32()),
+    ("observed_at", pa.timestamp("us", tz="UTC")),
+    ("status", pa.string()),
+    ("channel_title", pa.string()),
+    ("custom_url", pa.string()),
+    ("channel_published_at", pa.timestamp("us", tz="UTC")),
+    ("country", pa.string()),
+    ("view_count", pa.int64()),
+    ("subscriber_count", pa.int64()),
+    ("hidden_subscriber_count", pa.bool_()),
+    ("video_count", pa.int64()),
+])
+
+
+def _channel_table(batches: Sequence[FinishedBatch]) -> pa.Table:
+    rows: list[tuple] = []
+    for b in batches:
+        for r in b.page.found:
+            rows.append((r.channel_id, b.batch_no, b.observed_at, "ok", r.title, r.custom_url, r.published_at,
+                         r.country, r.view_count, r.subscriber_count, r.hidden_subscriber_count, r.video_count))
+        for channel_id in b.page.not_found:
+            rows.append((channel_id, b.batch_no, b.observed_at, "not_found") + (None,) * 8)
+    return _arrow(rows, _CHANNEL_SCHEMA)
+
+
+def _arrow(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [[] for _ in schema]
+    return pa.table([pa.array(list(c), f.type) for c, f in zip(columns, schema)], schema=schema)
+
+
+_INSERT = {
+    VIDEOS.name: (_snapshot_table, """
+        INSERT INTO raw.youtube_snapshots (video_id, crawl_id, batch_no, commit_seq, observed_at, status,
+            published_at, channel_id, channel_title, video_title, view_count, like_count, comment_count,
+            committed_at)
+        SELECT video_id, $crawl, batch_no, $seq, observed_at, status, published_at, channel_id, channel_title,
+               video_title, view_count, like_count, comment_count, now()
+        FROM new_snapshots
+    """),
+    CHANNELS.name: (_channel_table, """
+        INSERT INTO raw.channel_snapshots (channel_id, crawl_id, batch_no, commit_seq, observed_at, status,
+            channel_title, custom_url, channel_published_at, country, view_count, subscriber_count,
+            hidden_subscriber_count, video_count, committed_at)
+        SELECT channel_id, $crawl, batch_no, $seq, observed_at, status, channel_title, custom_url,
+               channel_published_at, country, view_count, subscriber_count, hidden_subscriber_count,
+               video_count, now()
+        FROM new_snapshots
+    """),
+}
 
 
 def commit_batches(
@@ -168,43 +329,41 @@ def commit_batches(
 ) -> None:
     """Write finished batches (snapshots, progress markers, run counters) in the caller's transaction.
 
-    Batches that already have their marker are skipped, so writing the same batch twice
-    (an interrupt between a commit and its bookkeeping) is harmless.
+    Batches of both phases may be mixed. Batches that already have their marker are
+    skipped, so writing the same batch twice (an interrupt between a commit and its
+    bookkeeping) is harmless.
     """
+    for phase in PHASES:
+        _commit_phase(con, crawl_id, phase, [b for b in batches if b.phase is phase])
+
+
+def _commit_phase(con: duckdb.DuckDBPyConnection, crawl_id: str, phase: Phase,
+                  batches: Sequence[FinishedBatch]) -> None:
     if batches:
         committed = {n for (n,) in con.execute(
-            "SELECT batch_no FROM raw.crawl_batches WHERE crawl_id = ? AND list_contains(?, batch_no)",
+            f"SELECT batch_no FROM {phase.batches} WHERE crawl_id = ? AND list_contains(?, batch_no)",
             [crawl_id, [b.batch_no for b in batches]],
         ).fetchall()}
         batches = [b for b in batches if b.batch_no not in committed]
     if not batches:
         return
     commit_seq = con.execute("SELECT nextval('raw.youtube_commit_seq')").fetchall()[0][0]
-    con.register("new_snapshots", _snapshot_table(batches))
+    table, insert = _INSERT[phase.name]
+    con.register("new_snapshots", table(batches))
     try:
-        con.execute(
-            """
-            INSERT INTO raw.youtube_snapshots (video_id, crawl_id, batch_no, commit_seq, observed_at, status,
-                published_at, channel_id, channel_title, video_title, view_count, like_count, comment_count,
-                committed_at)
-            SELECT video_id, ?, batch_no, ?, observed_at, status, published_at, channel_id, channel_title,
-                   video_title, view_count, like_count, comment_count, now()
-            FROM new_snapshots
-            """,
-            [crawl_id, commit_seq],
-        )
+        con.execute(insert, {"crawl": crawl_id, "seq": commit_seq})
     finally:
         con.unregister("new_snapshots")
     con.executemany(
-        "INSERT INTO raw.crawl_batches VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+        f"INSERT INTO {phase.batches} VALUES (?, ?, ?, ?, ?, ?, ?, now())",
         [(crawl_id, b.batch_no, commit_seq, len(b.page.found), len(b.page.not_found), b.attempts, b.observed_at)
          for b in batches],
     )
     ok = sum(len(b.page.found) for b in batches)
     not_found = sum(len(b.page.not_found) for b in batches)
     con.execute(
-        "UPDATE raw.crawl_runs SET ids_ok = ids_ok + ?, ids_not_found = ids_not_found + ?, updated_at = now() "
-        "WHERE crawl_id = ?",
+        f"UPDATE raw.crawl_runs SET {phase.ok} = {phase.ok} + ?, {phase.not_found} = {phase.not_found} + ?, "
+        "updated_at = now() WHERE crawl_id = ?",
         [ok, not_found, crawl_id],
     )
 
@@ -255,14 +414,15 @@ class Audit:
 
 
 def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jump: float) -> Audit:
-    """Check a crawl whose batches are all in, before it may be published.
+    """Check a crawl whose batches (videos and channels) are all in, before it may be published.
 
     - every frozen target has exactly one snapshot, and no snapshot is outside the targets;
     - ok + not_found snapshots = ids requested, and the run's counters agree;
     - no count is negative;
     - the not-found share has not jumped by more than `max_not_found_jump` (a share of
       the crawl's ids, e.g. 0.05 = 5 points) above the previous published crawl of the
-      same API (a wave of live videos reported gone is an API fault, not deletions).
+      same API (a wave of live videos reported gone is an API fault, not deletions);
+    - the channel phase: see `_audit_channels`.
     """
     requested, run_ok, run_not_found, base_url = con.execute(
         "SELECT ids_requested, ids_ok, ids_not_found, base_url FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
@@ -296,6 +456,7 @@ def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jum
         )
     if negative:
         failures.append(f"{negative} snapshots have a negative count")
+    failures += _audit_channels(con, crawl_id)
     share = not_found / requested if requested else 0.0
     previous = con.execute(
         """
@@ -313,6 +474,58 @@ def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jum
             "(TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
         )
     return Audit(int(requested), int(ok), int(not_found), share, previous_id, previous_share, tuple(failures))
+
+
+def _audit_channels(con: duckdb.DuckDBPyConnection, crawl_id: str) -> list[str]:
+    """The channel phase of a crawl whose batches are all in: its frozen targets are exactly
+    the distinct channels of the crawl's available videos, each has exactly one snapshot,
+    the counters agree, no count is negative and no hidden subscriber count is stored."""
+    requested, total, run_ok, run_not_found = con.execute(
+        "SELECT channels_requested, channel_batches_total, channels_ok, channels_not_found FROM raw.crawl_runs "
+        "WHERE crawl_id = ?", [crawl_id]
+    ).fetchall()[0]
+    if total is None:
+        return ["the channel phase was never planned"]
+    (uncovered, foreign, missing, extra, doubled, ok, not_found, negative, hidden) = con.execute(
+        """
+        WITH targets AS (SELECT channel_id FROM raw.crawl_channel_targets WHERE crawl_id = $crawl),
+             of_videos AS (SELECT DISTINCT channel_id FROM raw.youtube_snapshots
+                           WHERE crawl_id = $crawl AND status = 'ok' AND channel_id IS NOT NULL AND channel_id <> ''),
+             snaps AS (SELECT * FROM raw.channel_snapshots WHERE crawl_id = $crawl),
+             per_channel AS (SELECT channel_id, count(*) AS n FROM snaps GROUP BY channel_id)
+        SELECT
+            (SELECT count(*) FROM of_videos ANTI JOIN targets USING (channel_id)),
+            (SELECT count(*) FROM targets ANTI JOIN of_videos USING (channel_id)),
+            (SELECT count(*) FROM targets t ANTI JOIN per_channel p USING (channel_id)),
+            (SELECT count(*) FROM per_channel p ANTI JOIN targets t USING (channel_id)),
+            (SELECT count(*) FROM per_channel WHERE n > 1),
+            (SELECT count(*) FROM snaps WHERE status = 'ok'),
+            (SELECT count(*) FROM snaps WHERE status = 'not_found'),
+            (SELECT count(*) FROM snaps WHERE view_count < 0 OR subscriber_count < 0 OR video_count < 0),
+            (SELECT count(*) FROM snaps WHERE hidden_subscriber_count AND subscriber_count IS NOT NULL)
+        """,
+        {"crawl": crawl_id},
+    ).fetchall()[0]
+    failures: list[str] = []
+    if uncovered or foreign:
+        failures.append(f"the channel targets miss {uncovered} channels of the crawl's videos and hold "
+                        f"{foreign} channels none of its videos has")
+    if missing:
+        failures.append(f"{missing} of {requested} target channels have no snapshot")
+    if extra:
+        failures.append(f"{extra} channel snapshots are of channels the crawl did not target")
+    if doubled:
+        failures.append(f"{doubled} channels have more than one snapshot")
+    if ok + not_found != requested or (ok, not_found) != (run_ok, run_not_found):
+        failures.append(
+            f"channels ok + not_found = {ok} + {not_found} snapshots, {run_ok} + {run_not_found} counted, "
+            f"{requested} requested"
+        )
+    if negative:
+        failures.append(f"{negative} channel snapshots have a negative count")
+    if hidden:
+        failures.append(f"{hidden} channel snapshots store a subscriber count their channel hides")
+    return failures
 
 
 def finish_crawl(

@@ -1,6 +1,8 @@
-"""raw/youtube_snapshots (+ crawl_runs, quota_ledger): crawls of the YouTube Data API, one API day each.
+"""raw/youtube_snapshots, raw/channel_snapshots (+ crawl_runs, quota_ledger): crawls of the YouTube
+Data API, one API day each.
 
-The three assets are partitioned by API day (`CRAWL_DAYS`: midnight to midnight
+A crawl snapshots the videos, then their channels (ingestion.youtube.crawler); both
+snapshot tables are materialized by the same run. The four assets are partitioned by API day (`CRAWL_DAYS`: midnight to midnight
 America/Los_Angeles, the API's quota day). A crawl belongs to the day it started on
 (`ingestion.youtube.crawl_days`); materializing a day records its crawls and what they
 covered:
@@ -42,6 +44,7 @@ from ingestion.youtube.progress import default_progress
 from orchestration.resources import WarehouseResource, YouTubeApiResource
 
 SNAPSHOTS_KEY = dg.AssetKey(["raw", "youtube_snapshots"])
+CHANNEL_SNAPSHOTS_KEY = dg.AssetKey(["raw", "channel_snapshots"])
 CRAWL_RUNS_KEY = dg.AssetKey(["raw", "crawl_runs"])
 QUOTA_LEDGER_KEY = dg.AssetKey(["raw", "quota_ledger"])
 #: The dbt model a crawl's target videos come from (ingestion.youtube.targets).
@@ -79,12 +82,14 @@ def _crawls_table(day: CrawlDay) -> str:
     return "\n".join(lines)
 
 
-def day_metadata(day: CrawlDay, total_rows: int, result=None) -> dict[dg.AssetKey, dict]:
+def day_metadata(day: CrawlDay, total_rows: int | tuple[int, int], result=None) -> dict[dg.AssetKey, dict]:
     """Materialization metadata of API day `day` for each crawl asset.
 
+    `total_rows`: rows of raw.youtube_snapshots, or (those, rows of raw.channel_snapshots).
     `result` (a CrawlResult) is the crawl this run made for the day, if any: its counts are
     this invocation's (what `tunehouse crawl` prints); without one they are zero.
     """
+    total_rows, channel_rows = total_rows if isinstance(total_rows, tuple) else (total_rows, 0)
     latest = day.latest
     run = {
         "crawl_id": result.crawl_id if result else latest.crawl_id,
@@ -112,9 +117,30 @@ def day_metadata(day: CrawlDay, total_rows: int, result=None) -> dict[dg.AssetKe
         "day_not_found_share": dg.MetadataValue.float(round(day.not_found_share, 4)),
         "day_visible_downstream": day.is_crawled,
     }
+    channels = {
+        "crawl_id": run["crawl_id"], "status": run["status"], "stop_reason": run["stop_reason"],
+        "resumed": run["resumed"],
+        "channels_requested": (result.channels_requested or 0) if result else day.channels_expected,
+        "channels_ok": result.channels_ok if result else 0,
+        "channels_not_found": result.channels_not_found if result else 0,
+        "channel_batches_done": result.channel_batches_done if result else 0,
+        "channel_batches_total": (result.channel_batches_total or 0) if result else 0,
+        "quota_units": run["quota_units"], "crawled_now": run["crawled_now"],
+        "api_day": day.day.isoformat(),
+        "day_channels_expected": day.channels_expected,
+        "day_channels_snapshotted": day.channels_snapshotted,
+        "day_channels_ok": day.channels_ok,
+        "day_channels_not_found": day.channels_not_found,
+        "day_channel_coverage": dg.MetadataValue.float(round(day.channel_coverage, 4)),
+        "day_quota_units": day.quota_units,
+        "day_visible_downstream": day.is_crawled,
+        "dagster/partition_row_count": day.channel_snapshot_rows,
+        "dagster/row_count": channel_rows,
+    }
     return {
         SNAPSHOTS_KEY: {**run, **whole_day, "dagster/partition_row_count": day.snapshot_rows,
                         "dagster/row_count": total_rows},
+        CHANNEL_SNAPSHOTS_KEY: channels,
         CRAWL_RUNS_KEY: {**run, **whole_day, "dagster/partition_row_count": len(day.crawls)},
         QUOTA_LEDGER_KEY: {"api_day": day.day.isoformat(), "crawl_id": run["crawl_id"],
                            "quota_units": run["quota_units"], "day_quota_units": day.quota_units,
@@ -140,8 +166,13 @@ def history_events(instance: dg.DagsterInstance, days: dict[date, CrawlDay], tot
     return events
 
 
-def _total_rows(con) -> int:
-    return con.execute("SELECT count(*) FROM raw.youtube_snapshots").fetchone()[0]
+def _total_rows(con) -> tuple[int, int]:
+    """Rows of raw.youtube_snapshots and raw.channel_snapshots (0 before the channel table exists)."""
+    videos = con.execute("SELECT count(*) FROM raw.youtube_snapshots").fetchone()[0]
+    has_channels = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+                               "AND table_name = 'channel_snapshots'").fetchone()[0]
+    channels = con.execute("SELECT count(*) FROM raw.channel_snapshots").fetchone()[0] if has_channels else 0
+    return videos, channels
 
 
 _CRAWL_SPECS = [
@@ -150,6 +181,13 @@ _CRAWL_SPECS = [
         deps=[TARGETS_KEY],
         description="One row per video per crawl (videos.list snippet+statistics), append-only; one "
         "partition per API day (Pacific), the day the crawl started.",
+    ),
+    dg.AssetSpec(
+        CHANNEL_SNAPSHOTS_KEY,
+        deps=[TARGETS_KEY],
+        description="One row per channel per crawl (channels.list snippet+statistics: subscribers, views, "
+        "videos), append-only: every distinct channel of the crawl's available videos, snapshotted after them "
+        "by the same crawl and published with it; one partition per API day (Pacific).",
     ),
     dg.AssetSpec(
         CRAWL_RUNS_KEY,
@@ -167,7 +205,8 @@ _CRAWL_SPECS = [
 @dg.multi_asset(
     specs=[
         spec.replace_attributes(group_name=GROUP, skippable=True, partitions_def=CRAWL_DAYS)
-        .merge_attributes(kinds={"duckdb", "youtube"} if spec.key == SNAPSHOTS_KEY else {"duckdb"})
+        .merge_attributes(kinds={"duckdb", "youtube"} if spec.key in (SNAPSHOTS_KEY, CHANNEL_SNAPSHOTS_KEY)
+                          else {"duckdb"})
         for spec in _CRAWL_SPECS
     ],
     name="crawl_youtube",
@@ -305,6 +344,31 @@ def crawl_not_found_share(
     )
 
 
+@dg.asset_check(
+    asset=CHANNEL_SNAPSHOTS_KEY,
+    description="Share of the channels of the day's available video snapshots that have a channel snapshot "
+    "from the day's crawls. Passes at 100 %; WARN below (an unfinished crawl: resume it), ERROR below "
+    f"{COVERAGE_ERROR_BELOW:.0%}.",
+)
+def channel_coverage(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.read_connection() as con:
+        day = _checked_day(context, crawl_days(con))
+    if day is None:
+        return _no_crawl(context)
+    share = day.channel_coverage
+    meta = {"api_day": day.day.isoformat(), "channels_expected": day.channels_expected,
+            "channels_snapshotted": day.channels_snapshotted, "channels_ok": day.channels_ok,
+            "channels_not_found": day.channels_not_found,
+            "coverage": dg.MetadataValue.float(round(share, 4)), "crawl_status": day.latest.status}
+    severity = dg.AssetCheckSeverity.ERROR if share < COVERAGE_ERROR_BELOW else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        passed=day.channels_expected > 0 and day.channels_snapshotted == day.channels_expected,
+        severity=severity, metadata=meta,
+        description=f"{day.channels_snapshotted} of the {day.channels_expected} channels of the available videos "
+        f"snapshotted on API day {day.day} ({share:.1%}); {day.channels_not_found} not found",
+    )
+
+
 def _freshness_now(con):
     """The API's time now: this machine's clock plus the API's offset as last seen."""
     return freshness(crawl_days(con), datetime.now(UTC) + api_clock_offset(con))
@@ -352,14 +416,15 @@ def crawl_days_complete(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 assets = [crawl_youtube]
-checks = [crawl_coverage, crawl_not_found_share, crawl_freshness, crawl_days_complete]
+checks = [crawl_coverage, crawl_not_found_share, crawl_freshness, crawl_days_complete, channel_coverage]
 sensors = [crawl_history]
 CRAWL_KEYS = frozenset(crawl_youtube.keys)
 
 crawl_job = dg.define_asset_job(
     "youtube_crawl",
     selection=dg.AssetSelection.assets(crawl_youtube),
-    description="Crawl (or resume) YouTube snapshots of the latest Kaggle load's videos for one API day.",
+    description="Crawl (or resume) YouTube snapshots of the latest Kaggle load's videos and their channels for "
+    "one API day.",
 )
 daily_job = dg.define_asset_job(
     "youtube_daily",

@@ -33,7 +33,7 @@ def crawl(
     warehouse: WarehouseOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Snapshot every video of the latest Kaggle load (key from YOUTUBE_API_KEY); resumes a paused crawl."""
+    """Snapshot every video of the latest Kaggle load, then their channels (key from YOUTUBE_API_KEY); resumes a paused crawl."""
     import os
 
     from orchestration.assets.dbt import DBT_OP
@@ -58,12 +58,15 @@ def crawl(
     outcome = run_job("youtube_daily" if build else "youtube_crawl", settings,
                       {"ops": {"crawl_youtube": {"config": config}}}, log_file=log, verbose=verbose)
     meta = outcome.metadata["raw/youtube_snapshots"]
+    channels = outcome.metadata.get("raw/channel_snapshots", {})
     typer.echo(
         f"crawl {meta['crawl_id']} {meta['status']}"
         + (f" ({meta['stop_reason']})" if meta["stop_reason"] else "")
-        + f": {meta['ids_ok']} ok, {meta['ids_not_found']} not found, {meta['api_calls']} API calls, "
-        f"{meta['quota_units']} quota units, {meta['duration_s']}s; "
-        f"{meta['batches_done']}/{meta['batches_total']} batches done → {settings.warehouse}"
+        + f": videos {meta['ids_ok']} ok, {meta['ids_not_found']} not found; "
+        f"channels {channels.get('channels_ok', 0)} ok, {channels.get('channels_not_found', 0)} not found; "
+        f"{meta['api_calls']} API calls, {meta['quota_units']} quota units, {meta['duration_s']}s; "
+        f"video batches {meta['batches_done']}/{meta['batches_total']}, channel batches "
+        f"{channels.get('channel_batches_done', 0)}/{channels.get('channel_batches_total', 0)} done → {settings.warehouse}"
     )
     if meta["status"] == "paused":
         typer.echo("  run `tunehouse crawl` again (e.g. after midnight Pacific) to resume it")

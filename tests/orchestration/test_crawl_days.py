@@ -26,6 +26,7 @@ from orchestration.resources import KaggleSourceResource, WarehouseResource, You
 pytestmark = pytest.mark.xdist_group("youtube_crawl")
 
 SNAPSHOTS = dg.AssetKey(["raw", "youtube_snapshots"])
+CHANNEL_SNAPSHOTS = dg.AssetKey(["raw", "channel_snapshots"])
 
 
 @pytest.fixture
@@ -70,6 +71,19 @@ def test_a_day_is_crawled_once_then_recorded_again_without_an_api_call(built_war
     assert snapshots == targets
     assert instance.get_materialized_partitions(SNAPSHOTS) == {day.isoformat()}
     assert checks_of(first)["crawl_coverage"].passed and checks_of(first)["crawl_freshness"].passed
+    # The channel snapshots are materialized beside the videos, in the same partition (issue #14).
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        channels, channel_ok, channel_rows = con.execute(
+            "SELECT (SELECT count(DISTINCT channel_id) FROM raw.youtube_snapshots WHERE status = 'ok'), "
+            "count(*) FILTER (WHERE status = 'ok'), count(*) FROM raw.channel_snapshots").fetchone()
+    assert instance.get_materialized_partitions(CHANNEL_SNAPSHOTS) == {day.isoformat()}
+    coverage = checks_of(first)["channel_coverage"]
+    assert coverage.passed and coverage.metadata["channels_expected"].value == channels == channel_rows > 0
+    [channel_meta] = [m.metadata for m in first.asset_materializations_for_node("crawl_youtube")
+                      if m.asset_key == CHANNEL_SNAPSHOTS]
+    assert channel_meta["channels_ok"].value == channel_ok and channel_meta["day_channels_ok"].value == channel_ok
+    assert channel_meta["dagster/partition_row_count"].value == channel_rows
+    assert channel_meta["channels_not_found"].value == channel_rows - channel_ok
 
     calls = received(emulator)
     again = materialize_day(built_warehouse, emulator, instance, day)
@@ -106,17 +120,25 @@ def test_a_half_finished_crawl_fails_its_coverage_then_resumes_within_the_budget
     assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.ERROR
     assert coverage.metadata["coverage"].value == pytest.approx(snapshotted / targets, abs=1e-4)
 
-    # The next API day: materializing the same day again resumes its crawl (never a second one).
+    # The next API day: materializing the same day again resumes its crawl (never a second one):
+    # its remaining video batches, then one channels.list call per 50 channels (issue #14; at
+    # most one per channel of the seeds, the emulator's catalogue).
+    seed_channels = len(emulator.state.universe.channel_ids)
     emulator.advance_days(1)
-    resumed = materialize_day(built_warehouse, emulator, instance, day, budget=budget + 1)
+    resumed = materialize_day(built_warehouse, emulator, instance, day, budget=budget + 1 + -(-seed_channels // 50))
     assert resumed.success and checks_of(resumed)["crawl_coverage"].passed
+    assert checks_of(resumed)["channel_coverage"].passed
     with duckdb.connect(str(built_warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*), min(status) FROM raw.crawl_runs").fetchone() == (1, "completed")
         assert con.execute("SELECT count(*), count(DISTINCT video_id) FROM raw.youtube_snapshots").fetchone() == (
             targets, targets)
         # Within the budget on each API day, by the ledger.
         per_day = con.execute("SELECT api_day, sum(quota_units) FROM raw.quota_ledger GROUP BY 1").fetchall()
-    assert len(per_day) == 2 and all(units <= budget + 1 for _day, units in per_day)
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        channels = con.execute("SELECT count(DISTINCT channel_id) FROM raw.youtube_snapshots "
+                               "WHERE status = 'ok'").fetchone()[0]
+    # Exactly the calls the crawl needed on each day: no retry (no fault), no second crawl.
+    assert sorted(units for _day, units in per_day) == sorted([budget, batches - budget + -(-channels // 50)])
     assert instance.get_materialized_partitions(SNAPSHOTS) == {day.isoformat()}
 
 

@@ -7,7 +7,7 @@
    emulator charged (its own count; no kill, so exactly), nothing is published partially;
    after each completed crawl: every target exactly once, and every snapshot is what the
    emulator's universe says the video was at the snapshot's observed_at (a video stored as
-   not found is one the API no longer has).
+   not found is one the API no longer has); the same for the crawl's channel snapshots.
 2. Kills: a real `tunehouse crawl` subprocess SIGKILLed at seeded random points (measured
    in calls the emulator received), then resumed, several times; after each kill: no
    snapshot twice, batch markers and snapshots agree, the ledger >= the calls charged,
@@ -127,6 +127,26 @@ def check_invariants(warehouse: Path) -> None:
                 SELECT 1 FROM raw.youtube_snapshots s WHERE s.crawl_id = t.crawl_id AND s.video_id = t.video_id)))
     """)
     assert partial == [], f"published but not whole: {partial}"
+    # The channel phase (issue #14): the same rules, and a published crawl has all its channels.
+    rows, pairs = _query(warehouse, "SELECT count(*), count(DISTINCT (channel_id, crawl_id)) FROM raw.channel_snapshots")[0]
+    assert rows == pairs, "a channel snapshotted twice in one crawl"
+    mismatched = _query(warehouse, """
+        SELECT count(*) FROM raw.crawl_channel_targets t
+        JOIN raw.crawl_channel_batches b USING (crawl_id, batch_no)
+        FULL JOIN raw.channel_snapshots s ON s.crawl_id = t.crawl_id AND s.channel_id = t.channel_id
+        WHERE t.channel_id IS NULL OR s.channel_id IS NULL OR s.batch_no <> t.batch_no
+    """)[0][0]
+    assert mismatched == 0, "channel snapshots and their batch markers disagree"
+    partial = _query(warehouse, """
+        SELECT r.crawl_id FROM raw.crawl_runs r
+        WHERE r.published_at IS NOT NULL AND (
+            r.channel_batches_total IS NULL
+            OR (SELECT count(*) FROM raw.channel_snapshots s WHERE s.crawl_id = r.crawl_id) <> r.channels_requested
+            OR EXISTS (SELECT DISTINCT channel_id FROM raw.youtube_snapshots v
+                       WHERE v.crawl_id = r.crawl_id AND v.status = 'ok'
+                       EXCEPT SELECT channel_id FROM raw.channel_snapshots c WHERE c.crawl_id = r.crawl_id))
+    """)
+    assert partial == [], f"published without all its channels: {partial}"
 
 
 def check_completed_crawl(warehouse: Path, crawl_id: str, universe: VideoUniverse) -> None:
@@ -143,6 +163,18 @@ def check_completed_crawl(warehouse: Path, crawl_id: str, universe: VideoUnivers
         else:
             assert status == "ok", f"{video_id} is live at {observed_at} but stored as {status}"
             assert (views, likes, comments) == (truth.view_count, truth.like_count, truth.comment_count)
+    channels = _query(warehouse, "SELECT channel_id, observed_at, status, view_count, subscriber_count, video_count "
+                                 "FROM raw.channel_snapshots WHERE crawl_id = ?", [crawl_id])
+    assert {c[0] for c in channels} == {c for (c,) in _query(
+        warehouse, "SELECT DISTINCT channel_id FROM raw.youtube_snapshots WHERE crawl_id = ? AND status = 'ok'",
+        [crawl_id])}
+    for channel_id, observed_at, status, views, subscribers, videos in channels:
+        truth = universe.channel_state(channel_id, observed_at)
+        if truth is None:
+            assert status == "not_found", channel_id
+        else:
+            assert status == "ok", f"channel {channel_id} exists at {observed_at} but is stored as {status}"
+            assert (views, subscribers, videos) == (truth.view_count, truth.subscriber_count, truth.video_count)
     [(published,)] = _query(warehouse, "SELECT published_at IS NOT NULL FROM raw.crawl_runs WHERE crawl_id = ?",
                             [crawl_id])
     assert published

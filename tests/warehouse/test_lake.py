@@ -78,6 +78,18 @@ def assert_lake_mirrors_published(warehouse: Path, lake: Path) -> None:
         warehouse, "SELECT DISTINCT strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%d') FROM raw.crawl_runs "
                    "WHERE list_contains(?, crawl_id)", [sorted(crawls)])}
     assert folders == days
+    # The channel phase's tables (issue #14), exported with their crawl.
+    for table, key in (("channel_snapshots", "channel_id, crawl_id, subscriber_count, observed_at"),
+                       ("crawl_channel_targets", "channel_id, crawl_id, batch_no"),
+                       ("crawl_channel_batches", "crawl_id, batch_no, ids_ok, ids_not_found")):
+        if not raw_rows(warehouse, "SELECT 1 FROM information_schema.tables WHERE table_schema = 'raw' "
+                                   "AND table_name = ?", [table]):
+            continue
+        expected = sorted(raw_rows(warehouse, f"SELECT {key} FROM raw.{table} WHERE list_contains(?, crawl_id)",
+                                   [sorted(crawls)]), key=repr)
+        assert sorted(lake_rows(lake, table, key), key=repr) == expected, table
+        folders = {p.parent.name for p in (lake / "raw" / table).glob("*/*.parquet")}
+        assert folders <= days and (folders == days or not expected), table
 
 
 @pytest.fixture
@@ -105,7 +117,11 @@ def test_sync_writes_each_published_load_and_crawl_once(built_warehouse, emulato
     assert_every_visible_file_is_complete(lake)
     # One file per crawl, named after it, under the UTC date the crawl started.
     for crawl_id, day in raw_rows(built_warehouse, "SELECT crawl_id, started_at AT TIME ZONE 'UTC' FROM raw.crawl_runs"):
-        assert (lake / "raw" / "youtube_snapshots" / f"crawl_date={day:%Y-%m-%d}" / f"{crawl_id}.parquet").is_file()
+        for table in ("youtube_snapshots", "channel_snapshots", "crawl_channel_targets", "crawl_channel_batches"):
+            assert (lake / "raw" / table / f"crawl_date={day:%Y-%m-%d}" / f"{crawl_id}.parquet").is_file(), table
+    # Each published crawl's channel snapshots are there, with their counts (issue #14).
+    assert lake_rows(lake, "channel_snapshots", "count(*)")[0][0] == raw_rows(
+        built_warehouse, "SELECT count(*) FROM raw.channel_snapshots")[0][0] > 0
     # The Kaggle rows of the published load, every column, in its load_id partition.
     (load_id,) = raw_rows(built_warehouse, "SELECT load_id FROM raw.kaggle_loads")[0]
     assert sorted(lake_rows(lake, "kaggle_tracks", "load_id, source_row_number, artist, url_youtube, views")) == sorted(
@@ -226,7 +242,8 @@ def test_killed_crawl_leaves_nothing_in_the_lake_and_the_resumed_one_lands_once(
             sync(built_warehouse, lake)
             assert_every_visible_file_is_complete(lake)
             assert_lake_mirrors_published(built_warehouse, lake)
-            assert not list((lake / "raw" / "youtube_snapshots").glob("*/*.parquet")), "an unfinished crawl leaked"
+            for table in ("youtube_snapshots", "channel_snapshots", "crawl_channel_targets"):
+                assert not list((lake / "raw" / table).glob("*/*.parquet")), f"an unfinished crawl leaked ({table})"
         assert kills >= 2, "the crawl finished before it could be killed; raise the latency"
         emulator.set_faults(Faults())
         final = crawl(built_warehouse, DEFAULT_API_KEY, CrawlOptions(base_url=emulator.base_url, retry=FAST_RETRY))
@@ -237,6 +254,12 @@ def test_killed_crawl_leaves_nothing_in_the_lake_and_the_resumed_one_lands_once(
     got = lake_rows(lake, "youtube_snapshots", "video_id, crawl_id")
     assert len(got) == len(set(got)) == len(seeds)
     assert {v for v, _ in got} == {s.video_id for s in seeds}
+    # Each channel of the crawl's available videos once, in the crawl's partition.
+    channels = lake_rows(lake, "channel_snapshots", "channel_id, crawl_id")
+    ok_channels = {c for (c,) in query(f"SELECT DISTINCT channel_id FROM ({read_table_sql(lake, 'youtube_snapshots')}) "
+                                       "WHERE status = 'ok'")}
+    assert len(channels) == len(set(channels)) == len(ok_channels) > 0
+    assert {c for c, _ in channels} == ok_channels
 
 
 SYNC_STUCK_BEFORE_RENAME = """

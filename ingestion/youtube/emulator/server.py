@@ -1,7 +1,11 @@
-"""The emulator's HTTP side: GET /youtube/v3/videos as the real API answers it.
+"""The emulator's HTTP side: GET /youtube/v3/videos and /channels as the real API answers them.
 
 - Shape: kind, etag, pageInfo, items[{kind, etag, id, snippet, statistics}], counts as
   strings, likeCount/commentCount left out when hidden; only the requested parts.
+  channels.list: snippet as the real body (title, description, customUrl, publishedAt,
+  thumbnails, localized, country), statistics with string viewCount / subscriberCount /
+  videoCount and a boolean hiddenSubscriberCount (subscriberCount left out when hidden).
+  Both endpoints share keys, quota, faults and time below.
 - Keys: no key -> 403 (free, like the real API: no project to charge); an unknown key ->
   400 with today's API_KEY_INVALID body.
 - Quota: every keyed request costs 1 unit of the emulated Pacific day; past the daily
@@ -12,14 +16,17 @@
   of charged requests answered after `slow_s`). Whether a request fails is decided
   by a hash of (seed, the time it is served at, its ids, how many times this day the same
   ids were asked before), never by a generator shared across threads, so a crawl sees the
-  same failures whatever order its concurrent requests arrive in.
+  same failures whatever order its concurrent requests arrive in. GET stats counts the
+  charged calls per endpoint (`calls`).
 - Time: the emulated clock stands still unless moved through the admin endpoints under
   /_emulator/ (GET/POST clock: {"advance_days": 1} or {"now": ISO}); POST faults, POST
   quota ({"daily_limit": n}), GET stats. A videos.list request is served at the clock plus
   one second per 50 catalogue videos before its first id (`served_at`): a crawl in id
   order appears to take one emulated second per batch, and the moment each video is
   observed at (the Date header, the counts) depends on the clock and the request only,
-  not on the wall clock or the order of concurrent requests.
+  not on the wall clock or the order of concurrent requests. A channels.list request is
+  served after the whole catalogue's videos (as a crawl asks for the channels after the
+  videos): one more second per 50 channels (in channel id order) before its first id.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ingestion.youtube.apiclock import api_day
-from ingestion.youtube.emulator.universe import KAGGLE_OBSERVED_AT, VideoState, VideoUniverse
+from ingestion.youtube.emulator.universe import KAGGLE_OBSERVED_AT, ChannelState, VideoState, VideoUniverse
 from ingestion.youtube.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,13 @@ API_PREFIX = "/youtube/v3"
 ADMIN_PREFIX = "/_emulator"
 KNOWN_PARTS = {"id", "snippet", "statistics", "contentDetails", "status", "localizations",
                "player", "recordingDetails", "topicDetails", "liveStreamingDetails", "paidProductPlacementDetails"}
+KNOWN_CHANNEL_PARTS = {"id", "snippet", "statistics", "contentDetails", "status", "localizations", "topicDetails",
+                       "brandingSettings", "auditDetails", "contentOwnerDetails"}
+#: The list endpoints served: resource -> (response kind, the parts it knows).
+RESOURCES = {
+    "videos": ("youtube#videoListResponse", KNOWN_PARTS),
+    "channels": ("youtube#channelListResponse", KNOWN_CHANNEL_PARTS),
+}
 MAX_IDS = 50
 
 _QUOTA_MESSAGE = (
@@ -148,6 +162,35 @@ def video_item(state: VideoState, parts: set[str]) -> dict[str, Any]:
     return item
 
 
+def channel_item(state: ChannelState, parts: set[str]) -> dict[str, Any]:
+    """A channels.list item with the requested parts (counts are strings, the flag a boolean)."""
+    item: dict[str, Any] = {"kind": "youtube#channel", "etag": _etag(state), "id": state.channel_id}
+    if "snippet" in parts:
+        thumbs = f"https://yt3.ggpht.com/{state.channel_id[2:]}"
+        snippet: dict[str, Any] = {
+            "title": state.title,
+            "description": "",
+            "customUrl": state.custom_url,
+            "publishedAt": _iso(state.published_at),
+            "thumbnails": {
+                name: {"url": f"{thumbs}=s{size}-c-k-c0x00ffffff-no-rj", "width": size, "height": size}
+                for name, size in (("default", 88), ("medium", 240), ("high", 800))
+            },
+            "localized": {"title": state.title, "description": ""},
+        }
+        if state.country is not None:
+            snippet["country"] = state.country
+        item["snippet"] = snippet
+    if "statistics" in parts:
+        stats: dict[str, Any] = {"viewCount": str(state.view_count)}
+        if state.subscriber_count is not None:
+            stats["subscriberCount"] = str(state.subscriber_count)
+        stats["hiddenSubscriberCount"] = state.hidden_subscriber_count
+        stats["videoCount"] = str(state.video_count)
+        item["statistics"] = stats
+    return item
+
+
 #: The exclusive failure shares, in the order a request's roll is compared with them.
 FAILURE_RATES = ("drop_rate", "server_error_rate", "rate_limit_rate", "truncated_rate", "missing_items_rate",
                  "null_items_rate", "bad_count_rate")
@@ -201,9 +244,10 @@ class EmulatorState:
         # (api day, ids) -> charged requests so far: the attempt number of a retried batch.
         self._attempts: Counter[tuple[str, str]] = Counter()
         self.quota_used: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # charged calls per endpoint (videos, channels)
         self.responses: Counter[str] = Counter()
-        self.received = 0  # keyed videos.list requests that arrived (charged or not)
-        self.active = 0    # keyed videos.list requests being answered right now
+        self.received = 0  # keyed list requests (videos, channels) that arrived (charged or not)
+        self.active = 0    # keyed list requests being answered right now
 
     def now(self) -> datetime:
         with self._lock:
@@ -229,19 +273,25 @@ class EmulatorState:
                 del self._attempts[key]
             return self._now
 
-    def served_at(self, ids: Sequence[str]) -> datetime:
-        """When a videos.list call for `ids` is answered: the clock plus one second per batch
-        of catalogue videos before its first known id (ids the universe lacks add nothing)."""
-        positions = [p for p in map(self.universe.position, ids) if p is not None]
-        tick = min(positions) // MAX_IDS if positions else 0
+    def served_at(self, ids: Sequence[str], resource: str = "videos") -> datetime:
+        """When a list call for `ids` is answered: the clock plus one second per batch of
+        catalogue videos before its first known id (ids the universe lacks add nothing); a
+        channels.list call comes after every video batch, plus one second per batch of
+        channels before its first known id."""
+        if resource == "channels":
+            positions = [p for p in map(self.universe.channel_position, ids) if p is not None]
+            tick = -(-len(self.universe) // MAX_IDS) + (min(positions) // MAX_IDS if positions else 0)
+        else:
+            positions = [p for p in map(self.universe.position, ids) if p is not None]
+            tick = min(positions) // MAX_IDS if positions else 0
         return self.now() + timedelta(seconds=tick * SECONDS_PER_BATCH)
 
-    def rolls(self, served_at: datetime, ids: Sequence[str]) -> tuple[float, float, float]:
+    def rolls(self, served_at: datetime, ids: Sequence[str], resource: str = "videos") -> tuple[float, float, float]:
         """Three uniform numbers in [0, 1) that decide this request's fault: the first whether
         it fails, the second which status, the third whether it is slow. The same ids asked again the same API day (a
         retry) count as the next attempt, so a retry is a fresh draw but the n-th attempt at
         a batch always draws the same, whichever thread sends it and when."""
-        requested = ",".join(ids)
+        requested = ",".join(ids) if resource == "videos" else f"{resource}:{','.join(ids)}"
         with self._lock:
             key = (api_day(served_at).isoformat(), hashlib.sha256(requested.encode("utf-8")).hexdigest())
             attempt = self._attempts[key]
@@ -249,12 +299,13 @@ class EmulatorState:
         digest = hashlib.sha256(f"{self._seed}|{_iso(served_at)}|{requested}|{attempt}".encode("utf-8")).digest()
         return tuple(int.from_bytes(digest[i:i + 8], "big") / 2**64 for i in (0, 8, 16))  # type: ignore[return-value]
 
-    def charge(self, day: str) -> bool:
+    def charge(self, day: str, resource: str = "videos") -> bool:
         """Spend one unit of `day`; False (nothing spent) when the day's quota is used up."""
         with self._lock:
             if self.quota_used[day] >= self.daily_quota:
                 return False
             self.quota_used[day] += 1
+            self.calls[resource] += 1
             return True
 
     def count(self, outcome: str) -> None:
@@ -274,11 +325,13 @@ class EmulatorState:
                 "now": _iso(self._now),
                 "daily_quota": self.daily_quota,
                 "quota_used": dict(self.quota_used),
+                "calls": dict(self.calls),
                 "responses": dict(self.responses),
                 "received": self.received,
                 "active": self.active,
                 "faults": asdict(self.faults),
                 "videos": len(self.universe),
+                "channels": len(self.universe.channel_ids),
             }
 
 
@@ -292,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         # client's delayed ACK add ~40 ms to every keep-alive response.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    # When the answer being sent is served (a videos.list call sets it); None = the clock.
+    # When the answer being sent is served (a list call sets it); None = the clock.
     _served_at: datetime | None = None
 
     def date_time_string(self, timestamp: float | None = None) -> str:
@@ -317,8 +370,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         self._served_at = None  # one handler answers every request of a keep-alive connection
         url = urlsplit(self.path)
-        if url.path.rstrip("/") == f"{API_PREFIX}/videos":
-            self._videos(parse_qs(url.query, keep_blank_values=True))
+        resource = url.path.rstrip("/").removeprefix(f"{API_PREFIX}/")
+        if url.path.startswith(f"{API_PREFIX}/") and resource in RESOURCES:
+            self._list(parse_qs(url.query, keep_blank_values=True), resource)
         elif url.path == f"{ADMIN_PREFIX}/clock":
             now = self.server.state.now()
             self._send_json(200, {"now": _iso(now), "api_day": api_day(now).isoformat()})
@@ -353,18 +407,18 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._send_json(400, _google_error(400, f"bad admin request: {exc}", "badRequest", "global"))
 
-    def _videos(self, query: dict[str, list[str]]) -> None:
+    def _list(self, query: dict[str, list[str]], resource: str) -> None:
         keyed = bool((query.get("key") or [""])[0])
         if not keyed:
-            self._answer_videos(query)
+            self._answer_list(query, resource)
             return
         self.server.state.arriving(+1)
         try:
-            self._answer_videos(query)
+            self._answer_list(query, resource)
         finally:
             self.server.state.arriving(-1)
 
-    def _answer_videos(self, query: dict[str, list[str]]) -> None:
+    def _answer_list(self, query: dict[str, list[str]], resource: str) -> None:
         state = self.server.state
         faults = state.faults
         if faults.latency_s:
@@ -379,12 +433,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, key_invalid_body())
             return
         ids = [v for v in ",".join(query.get("id") or []).split(",") if v]
-        now = self._served_at = state.served_at(ids)
-        if not state.charge(api_day(now).isoformat()):
+        now = self._served_at = state.served_at(ids, resource)
+        if not state.charge(api_day(now).isoformat(), resource):
             state.count("403 quotaExceeded")
             self._send_json(403, quota_exceeded_body())
             return
-        roll, pick, slow = state.rolls(now, ids)
+        roll, pick, slow = state.rolls(now, ids, resource)
         if slow < faults.slow_rate:
             state.count("slow")
             time.sleep(faults.slow_s)
@@ -409,7 +463,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.count("400 required")
             self._send_json(400, _google_error(400, "Required parameter: part", "required", "global", "INVALID_ARGUMENT"))
             return
-        unknown = parts - KNOWN_PARTS
+        kind, known_parts = RESOURCES[resource]
+        unknown = parts - known_parts
         if unknown:
             state.count("400 unknownPart")
             self._send_json(400, _google_error(
@@ -423,12 +478,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         roll -= faults.rate_limit_rate
         items = []
-        for video_id in dict.fromkeys(ids):
-            video = state.universe.state(video_id, now)
-            if video is not None:
-                items.append(video_item(video, parts))
+        for item_id in dict.fromkeys(ids):
+            if resource == "channels":
+                channel = state.universe.channel_state(item_id, now)
+                if channel is not None:
+                    items.append(channel_item(channel, parts))
+            else:
+                video = state.universe.state(item_id, now)
+                if video is not None:
+                    items.append(video_item(video, parts))
         body = {
-            "kind": "youtube#videoListResponse",
+            "kind": kind,
             "etag": _etag(now.date(), *ids),
             "items": items,
             "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},

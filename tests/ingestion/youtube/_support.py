@@ -31,6 +31,7 @@ class ReplayServer:
     def __init__(self) -> None:
         self.script: list = []
         self.requests: list[dict[str, list[str]]] = []
+        self.paths: list[str] = []
         self.default = (200, {"kind": "youtube#videoListResponse", "etag": "x", "items": [],
                               "pageInfo": {"totalResults": 0, "resultsPerPage": 0}}, {})
         replay = self
@@ -43,6 +44,7 @@ class ReplayServer:
 
             def do_GET(self):  # noqa: N802
                 replay.requests.append(parse_qs(urlsplit(self.path).query, keep_blank_values=True))
+                replay.paths.append(urlsplit(self.path).path)
                 entry = replay.script.pop(0) if replay.script else replay.default
                 if entry == "drop":
                     self.close_connection = True

@@ -278,3 +278,118 @@ def test_non_negative_integer_counts_are_taken_as_they_are(value, as_text):
     item = {"kind": "youtube#video", "id": REAL_ID, "statistics": {"viewCount": str(value) if as_text else value}}
     [record] = parse_videos_page({"kind": "youtube#videoListResponse", "items": [item]}, [REAL_ID]).found
     assert record.view_count == value
+
+
+# --- channels.list (issue #14): the same rules as videos.list ---
+
+CHANNELS = "channels_list_snippet_2021.json"
+REAL_CHANNEL = "UC29ju8bIPH5as8OGnQzwJyA"
+
+
+def channel_body(api_fixtures, **statistics) -> dict:
+    """The real channels.list body, with `statistics` added as ../shared/data/README.md describes it."""
+    body = load_fixture(api_fixtures, CHANNELS)
+    if statistics:
+        body["items"][0]["statistics"] = statistics
+    return body
+
+
+def test_the_real_channels_body_is_parsed_field_by_field(api_fixtures, replay):
+    body = load_fixture(api_fixtures, CHANNELS)
+    snippet = body["items"][0]["snippet"]
+    replay.script = [(200, body, {"Date": "Tue, 07 Feb 2023 12:00:00 GMT"})]
+    result = client(replay).list_channels([REAL_CHANNEL, "UCclosedclosedclosed00"])
+    assert result.attempts == 1 and result.served_at == datetime(2023, 2, 7, 12, tzinfo=UTC)
+    assert result.page.not_found == ("UCclosedclosedclosed00",)
+    [record] = result.page.found
+    assert record.channel_id == REAL_CHANNEL
+    assert (record.title, record.custom_url, record.country) == ("Traversy Media", "traversymedia", "US")
+    assert record.title == snippet["title"] and record.custom_url == snippet["customUrl"]
+    assert record.published_at == datetime(2009, 10, 30, 21, 33, 14, tzinfo=UTC)
+    # part=snippet only in this body: no statistics, so no counts (NULL, never 0).
+    assert (record.view_count, record.subscriber_count, record.hidden_subscriber_count, record.video_count) == (
+        None, None, None, None)
+    # One call to the channels endpoint, both parts, the ids joined, the key in the query string.
+    assert replay.paths == ["/youtube/v3/channels"]
+    [query] = replay.requests
+    assert query["part"] == ["snippet,statistics"]
+    assert query["id"] == [f"{REAL_CHANNEL},UCclosedclosedclosed00"]
+    assert query["key"] == [KEY]
+
+
+def test_channel_statistics_are_counts_and_a_hidden_subscriber_count_is_null(api_fixtures, replay):
+    public = channel_body(api_fixtures, viewCount="271048939", subscriberCount="2190000",
+                          hiddenSubscriberCount=False, videoCount="1016")
+    hidden = channel_body(api_fixtures, viewCount="5", hiddenSubscriberCount=True, videoCount="0")
+    replay.script = [(200, public, {}), (200, hidden, {})]
+    [a] = client(replay).list_channels([REAL_CHANNEL]).page.found
+    [b] = client(replay).list_channels([REAL_CHANNEL]).page.found
+    assert (a.view_count, a.subscriber_count, a.hidden_subscriber_count, a.video_count) == (
+        271048939, 2190000, False, 1016)
+    assert (b.view_count, b.subscriber_count, b.hidden_subscriber_count, b.video_count) == (5, None, True, 0)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b.pop("items"),
+    lambda b: b.update(items=None),
+    lambda b: b.update(kind="youtube#videoListResponse"),
+    lambda b: b["items"][0].pop("id"),
+    lambda b: b["items"][0].update(statistics={"viewCount": "-1"}),
+    lambda b: b["items"][0].update(statistics={"subscriberCount": "1.2M"}),
+    lambda b: b["items"][0].update(statistics={"hiddenSubscriberCount": "false"}),
+    lambda b: b["items"][0]["snippet"].update(title=7),
+    lambda b: b["items"][0]["snippet"].update(publishedAt="yesterday"),
+], ids=["no items", "items null", "a videos answer", "item without id", "negative count", "abbreviated count",
+        "hidden flag as text", "title number", "publishedAt text"])
+def test_a_channels_200_that_is_not_the_real_shape_is_malformed(api_fixtures, mutate):
+    from ingestion.youtube.responses import parse_channels_page
+
+    body = channel_body(api_fixtures, viewCount="1", subscriberCount="1", hiddenSubscriberCount=False,
+                        videoCount="1")
+    mutate(body)
+    with pytest.raises(YouTubeApiError) as info:
+        parse_channels_page(body, [REAL_CHANNEL, "UCgone"])
+    assert info.value.kind is ErrorKind.MALFORMED and info.value.retryable
+    assert str(info.value).startswith("malformed channels.list answer")
+
+
+@pytest.mark.parametrize(("status", "fixture", "kind", "requests"), [
+    (403, "error_quota_exceeded.json", ErrorKind.QUOTA_EXCEEDED, 1),
+    (400, "error_key_invalid_current.json", ErrorKind.KEY_INVALID, 1),
+])
+def test_channels_errors_are_classified_like_videos(api_fixtures, replay, status, fixture, kind, requests):
+    replay.script = [(status, load_fixture(api_fixtures, fixture), {})] * 3
+    with pytest.raises(YouTubeApiError) as info:
+        client(replay).list_channels([REAL_CHANNEL])
+    assert info.value.kind is kind and len(replay.requests) == requests
+    assert KEY not in str(info.value)
+
+
+def test_channels_5xx_and_rate_limits_are_retried(api_fixtures, replay):
+    good = channel_body(api_fixtures, viewCount="1", hiddenSubscriberCount=True, videoCount="2")
+    replay.script = [(503, {"error": {"code": 503, "errors": [{"reason": "backendError"}]}}, {}),
+                     (429, {"error": {"code": 429, "errors": [{"reason": "userRateLimitExceeded"}]}}, {}),
+                     "drop", (200, good, {})]
+    result = client(replay).list_channels([REAL_CHANNEL])
+    assert result.attempts == 4 and [r.channel_id for r in result.page.found] == [REAL_CHANNEL]
+    assert set(replay.paths) == {"/youtube/v3/channels"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(requested=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+                                  min_size=24, max_size=24).map(lambda t: "UC" + t[2:]),
+                          min_size=1, max_size=50, unique=True),
+       data=st.data())
+def test_channels_not_found_is_exactly_requested_minus_returned(requested, data):
+    from ingestion.youtube.responses import parse_channels_page
+
+    returned = data.draw(st.lists(st.sampled_from(requested), unique=True))
+    extra = data.draw(st.lists(st.sampled_from(["UCnotaskednotaskednotask"]), max_size=1))
+    body = {"kind": "youtube#channelListResponse", "items": [
+        {"kind": "youtube#channel", "id": c, "statistics": {"viewCount": "3", "hiddenSubscriberCount": False,
+                                                             "subscriberCount": "1", "videoCount": "1"}}
+        for c in returned + extra]}
+    page = parse_channels_page(body, requested)
+    assert {r.channel_id for r in page.found} == set(returned)
+    assert set(page.not_found) == set(requested) - set(returned)
+    assert list(page.not_found) == [c for c in requested if c not in returned]

@@ -63,7 +63,7 @@ def test_quota_exhaustion_pauses_and_the_next_day_resumes(built_warehouse, sampl
     batches = -(-len(expected) // 50)
     emulator = emulator_for(daily_quota=4)
     results = []
-    for _ in range(batches):  # 4 calls a day: at most ceil(batches / 4) days needed
+    for _ in range(2 * batches):  # 4 calls a day: at most ceil(calls / 4) days needed
         result = crawl(built_warehouse, EMULATOR_KEY, options(emulator, concurrency=2))
         results.append(result)
         if result.complete:
@@ -71,7 +71,13 @@ def test_quota_exhaustion_pauses_and_the_next_day_resumes(built_warehouse, sampl
         assert (result.status, result.stop_reason) == ("paused", "quota_exceeded")
         emulator.advance_days(1)
     assert results[-1].complete
-    assert len(results) == -(-batches // 4)
+    # One crawl = its video batches, then one channels.list batch per 50 distinct channels of
+    # its available videos (counted here from the video snapshots with plain SQL).
+    channels = query(built_warehouse, "SELECT count(DISTINCT channel_id) FROM raw.youtube_snapshots "
+                                      "WHERE status = 'ok'")[0][0]
+    calls = batches + -(-channels // 50)
+    assert len(results) == -(-calls // 4)
+    assert emulator.state.stats()["calls"] == {"videos": batches, "channels": -(-channels // 50)}
     assert all(r.crawl_id == results[0].crawl_id for r in results)  # one crawl, resumed
     assert [r.resumed for r in results] == [False] + [True] * (len(results) - 1)
     rows, pairs, videos, crawls = snapshot_counts(built_warehouse)

@@ -173,3 +173,108 @@ def test_killed_crawls_resume_without_loss_or_duplicates(built_warehouse, sample
     assert crawls[0][1] >= kills + 1  # every killed run resumed the same crawl
     wait_until_idle(emulator)
     assert ledger_units(built_warehouse) >= charged(emulator)
+
+
+def channel_calls(emulator) -> int:
+    """channels.list calls the emulator charged (its own count)."""
+    return emulator.state.stats()["calls"].get("channels", 0)
+
+
+def channel_invariants(warehouse) -> tuple[int, int]:
+    """After any kill: no channel twice in a crawl, and every channel batch marker has exactly its
+    batch's snapshots (and no snapshot is without its marker). Returns (snapshots, markers)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows, pairs = con.execute(
+            "SELECT count(*), count(DISTINCT (channel_id, crawl_id)) FROM raw.channel_snapshots").fetchall()[0]
+        mismatched = con.execute(
+            """
+            SELECT count(*) FROM raw.crawl_channel_targets t
+            JOIN raw.crawl_channel_batches b USING (crawl_id, batch_no)
+            FULL JOIN raw.channel_snapshots s ON s.crawl_id = t.crawl_id AND s.channel_id = t.channel_id
+            WHERE t.channel_id IS NULL OR s.channel_id IS NULL OR s.batch_no <> t.batch_no
+            """
+        ).fetchall()[0][0]
+        markers = con.execute("SELECT count(*) FROM raw.crawl_channel_batches").fetchall()[0][0]
+    finally:
+        con.close()
+    assert rows == pairs, "a channel snapshotted twice in one crawl"
+    assert mismatched == 0, "channel snapshots and their batch markers disagree"
+    return rows, markers
+
+
+def test_killed_during_the_channel_phase_resumes_each_channel_once(built_warehouse, emulator_for, tmp_path):
+    """Issue #14: SIGKILL a real crawl process while its channel batches are being fetched and
+    committed (the video phase done before), several times, syncing the lake in between; then
+    resume: every channel snapshot exactly once, markers and snapshots agree, the ledger holds at
+    least every call the emulator charged, and the lake never shows a partial file or any of the
+    unpublished crawl, then holds its channels once."""
+    from warehouse.lake import lake_files, read_table_sql, sync
+
+    emulator = emulator_for()
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    videos = con.execute("SELECT count(DISTINCT video_id) FROM intermediate.int_kaggle_videos").fetchall()[0][0]
+    con.close()
+    # Batches of 4 ids and one unit per video batch: the videos are all in, the channels frozen
+    # (in batches of 4: enough to be killed several times mid-phase) and not started.
+    paused = crawl(built_warehouse, EMULATOR_KEY,
+                   options(emulator, batch_size=4, daily_budget=-(-videos // 4), concurrency=4))
+    assert paused.stop_reason == "budget_exhausted" and paused.batches_done == paused.batches_total
+    assert paused.channel_batches_total >= 30 and paused.channel_batches_done == 0
+    emulator.advance_days(1)
+    emulator.set_faults(Faults(latency_s=0.08, server_error_rate=0.05))
+    lake = tmp_path / "lake"
+    rng = random.Random(14)
+    kills = 0
+    for _ in range(3):
+        time.sleep(0.3)  # requests of the previous (killed) process drain first
+        target = channel_calls(emulator) + rng.randint(2, 5)
+        proc = start_crawler(built_warehouse, emulator)
+        while channel_calls(emulator) < target and proc.poll() is None:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.05, 0.3))  # mid-call, mid-commit, or between
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        if proc.returncode != -signal.SIGKILL:
+            pytest.fail(f"the crawler was not killed mid-phase (exit {proc.returncode}; raise the latency): "
+                        f"{proc.stderr.read().decode()[-2000:]}")
+        proc.stderr.close()
+        wait_until_idle(emulator)
+        channel_invariants(built_warehouse)
+        assert published_partially(built_warehouse) == 0
+        assert ledger_units(built_warehouse) >= charged(emulator), f"after kill {kills}"
+        sync(built_warehouse, lake)
+        for path in lake_files(lake):  # what a reader sees: whole files only ...
+            con = duckdb.connect()
+            assert con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall() == con.execute(
+                f"SELECT sum(num_rows) FROM parquet_file_metadata('{path}')").fetchall(), path
+            con.close()
+        assert not list(lake.rglob(f"{paused.crawl_id}.parquet")), "the unpublished crawl reached the lake"
+    snapshots_before = channel_invariants(built_warehouse)[0]
+    assert 0 < snapshots_before < paused.channel_batches_total * 4  # killed mid-phase, some batches in
+
+    emulator.set_faults(Faults())
+    final = crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+    assert final.complete and final.resumed and final.crawl_id == paused.crawl_id
+    rows, markers = channel_invariants(built_warehouse)
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    try:
+        expected = {c for (c,) in con.execute(
+            "SELECT DISTINCT channel_id FROM raw.youtube_snapshots WHERE status = 'ok'").fetchall()}
+        stored = {c for (c,) in con.execute("SELECT channel_id FROM raw.channel_snapshots").fetchall()}
+        invocations = con.execute("SELECT invocations FROM raw.crawl_runs").fetchall()[0][0]
+    finally:
+        con.close()
+    assert stored == expected and rows == len(expected) and markers == paused.channel_batches_total
+    assert invocations >= kills + 2  # every killed run resumed the same crawl
+    wait_until_idle(emulator)
+    assert ledger_units(built_warehouse) >= charged(emulator)
+    sync(built_warehouse, lake)
+    con = duckdb.connect()
+    try:
+        got = con.execute(f"SELECT channel_id, crawl_id FROM ({read_table_sql(lake, 'channel_snapshots')})").fetchall()
+    finally:
+        con.close()
+    assert len(got) == len(set(got)) == len(expected) and {c for c, _ in got} == expected

@@ -284,3 +284,138 @@ def test_failure_shares_cannot_add_up_to_more_than_one():
     with pytest.raises(ValueError, match="add up to more than 1"):
         Faults(server_error_rate=0.6, missing_items_rate=0.5)
     Faults(server_error_rate=0.5, missing_items_rate=0.5, slow_rate=1.0)  # slowness is drawn apart
+
+
+# --- channels.list (issue #14) ---
+
+def channel_seeds(n: int = 600) -> list[SeedVideo]:
+    """Videos of 120 channels named like the Kaggle `Channel` column: topic, VEVO, artist, label."""
+    names = [f"Artist {c}" + (" - Topic", "VEVO", "", " Records")[c % 4] for c in range(120)]
+    return [SeedVideo(f"vid{i:08d}", f"Song {i}", names[i % 120], 10_000 + 7919 * i, 100 + i, 10 + i)
+            for i in range(n)]
+
+
+def get_channels(server: EmulatorServer, **params) -> requests.Response:
+    return requests.get(f"{server.base_url}/channels", params=params, timeout=10)
+
+
+def test_channels_list_has_the_real_shape(api_fixtures):
+    from ingestion.youtube.emulator import channel_id_for
+
+    real = load_fixture(api_fixtures, "channels_list_snippet_2021.json")
+    universe = VideoUniverse(channel_seeds(), channels_closed=0.0)
+    with EmulatorServer(universe, api_keys={KEY}) as server:
+        ids = [channel_id_for(f"Artist {c}" + (" - Topic", "VEVO", "", " Records")[c % 4]) for c in range(4)]
+        response = get_channels(server, part="snippet,statistics", id=",".join(ids), key=KEY)
+        snippet_only = get_channels(server, part="snippet", id=ids[0], key=KEY).json()
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
+    ours = response.json()
+    assert set(ours) == set(real) and ours["kind"] == real["kind"] == "youtube#channelListResponse"
+    # part=snippet answers have the real body's shape exactly (country aside, which some channels lack).
+    [item] = snippet_only["items"]
+    assert set(item) == set(real["items"][0]) - {"statistics"}
+    _assert_subshape(_shape(snippet_only), _shape(real))
+    for item in ours["items"]:
+        assert set(item) == {"kind", "etag", "id", "snippet", "statistics"} and item["kind"] == "youtube#channel"
+        assert set(item["snippet"]) - {"country"} == set(real["items"][0]["snippet"]) - {"country"}
+        stats = item["statistics"]
+        # As ../shared/data/README.md describes it: string counts, a boolean flag.
+        assert isinstance(stats["hiddenSubscriberCount"], bool)
+        assert all(isinstance(stats[k], str) and stats[k].isdigit() for k in ("viewCount", "videoCount"))
+        assert ("subscriberCount" in stats) != stats["hiddenSubscriberCount"]
+    assert {i["id"] for i in ours["items"]} <= set(ids)
+
+
+def test_channels_follow_their_videos():
+    """Titles are the videos' channelTitle (the Kaggle Channel name); a channel's views are at
+    least its videos' views and grow with them, subscribers grow in proportion to those views
+    and are shown rounded down to three significant figures; videoCount covers its videos."""
+    from collections import defaultdict
+
+    universe = VideoUniverse(channel_seeds(), seed=5, hidden_subscribers=0.1, channels_closed=0.05)
+    again = VideoUniverse(channel_seeds(), seed=5, hidden_subscribers=0.1, channels_closed=0.05)
+    start = universe.origin
+    moments = [start + timedelta(days=d) for d in (0, 1, 30, 200)]
+    videos_of: dict[str, list[str]] = defaultdict(list)
+    titles: dict[str, set[str]] = defaultdict(set)
+    for vid in universe.video_ids:
+        state = universe.state(vid, start)
+        if state is not None:
+            videos_of[state.channel_id].append(vid)
+            titles[state.channel_id].add(state.channel_title)
+    hidden = closed = 0
+    for channel_id in universe.channel_ids:
+        states = [universe.channel_state(channel_id, t) for t in moments]
+        assert states == [again.channel_state(channel_id, t) for t in moments]  # deterministic
+        if states[0] is None:
+            closed += 1
+            assert all(s is None for s in states)
+            continue
+        hidden += states[0].hidden_subscriber_count
+        assert titles[channel_id] <= {states[0].title}
+        if videos_of[channel_id]:
+            assert states[0].published_at < min(universe.state(v, start).published_at for v in videos_of[channel_id])
+        previous = None
+        for t, s in zip(moments, states):
+            live = [universe.state(v, t) for v in videos_of[channel_id]]
+            assert s.view_count >= sum(v.view_count for v in live if v is not None)
+            assert s.video_count >= len(videos_of[channel_id])
+            if s.hidden_subscriber_count:
+                assert s.subscriber_count is None
+            else:
+                digits = str(s.subscriber_count).rstrip("0")
+                assert len(digits) <= 3 or s.subscriber_count < 1000
+            if previous is not None:
+                assert s.view_count >= previous.view_count and s.video_count >= previous.video_count
+                if s.subscriber_count is not None:
+                    assert s.subscriber_count >= previous.subscriber_count
+            previous = s
+    assert 0 < hidden < 30 and 0 < closed < 20
+
+
+def test_subscriber_growth_is_proportional_to_the_channel_view_growth():
+    """Subscribers gained between two moments = the channel's rate x its views gained, up to
+    YouTube's rounding (one step of the third significant figure at each end)."""
+    universe = VideoUniverse(channel_seeds(), seed=5, hidden_subscribers=0.0, channels_closed=0.0)
+    t0, t1 = universe.origin + timedelta(days=1), universe.origin + timedelta(days=300)
+    checked = 0
+    for channel_id in universe.channel_ids:
+        a, b = universe.channel_state(channel_id, t0), universe.channel_state(channel_id, t1)
+        rate = universe.channel_life(channel_id).new_subscribers_per_view
+        step = max(1, 10 ** (len(str(b.subscriber_count)) - 3))
+        assert abs((b.subscriber_count - a.subscriber_count) - rate * (b.view_count - a.view_count)) <= 2 * step + 2
+        checked += b.view_count > a.view_count
+    assert checked > 100
+
+
+def test_channels_share_quota_faults_and_keys_with_videos():
+    universe = VideoUniverse(channel_seeds(), channels_closed=0.0)
+    with EmulatorServer(universe, api_keys={KEY}, daily_quota=3) as server:
+        some = ",".join(universe.channel_ids[:5])
+        assert get_channels(server, part="statistics", id=some, key="wrong").json() == key_invalid_json()
+        statuses = [get_channels(server, part="statistics", id=some, key=KEY).status_code for _ in range(2)]
+        statuses.append(get(server, part="id", id="vid00000001", key=KEY).status_code)
+        statuses.append(get_channels(server, part="statistics", id=some, key=KEY).status_code)
+        assert statuses == [200, 200, 200, 403]
+        assert get_channels(server, part="statistics", id=some, key=KEY).json()["error"]["errors"][0]["reason"] \
+            == "quotaExceeded"
+        assert server.state.stats()["calls"] == {"channels": 2, "videos": 1}
+        server.advance_days(1)
+        server.state.daily_quota = 10_000
+        server.set_faults(Faults(missing_items_rate=1.0))
+        assert "items" not in get_channels(server, part="statistics", id=some, key=KEY).json()
+        server.set_faults(Faults(bad_count_rate=1.0))
+        assert get_channels(server, part="statistics", id=some, key=KEY).json()["items"][0]["statistics"][
+            "viewCount"] == "-1"
+        server.set_faults(Faults(server_error_rate=1.0))
+        assert get_channels(server, part="statistics", id=some, key=KEY).status_code in (500, 503)
+        # Unknown ids are left out, as the real API does.
+        assert get_channels(server, part="id", id="UCunknown", key=KEY).status_code in (500, 503)
+        server.set_faults(Faults())
+        assert get_channels(server, part="id", id="UCunknown", key=KEY).json()["items"] == []
+
+
+def key_invalid_json() -> dict:
+    from ingestion.youtube.emulator.server import key_invalid_body
+
+    return key_invalid_body()

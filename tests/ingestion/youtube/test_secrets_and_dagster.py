@@ -43,7 +43,9 @@ def test_key_never_in_logs_exceptions_or_tables(built_warehouse, emulator_for, c
     result = crawl(built_warehouse, SECRET, options(emulator))
     assert result.complete
     assert "GET /youtube/v3/videos?" in caplog.text  # the URLs were logged ...
+    assert "GET /youtube/v3/channels?" in caplog.text  # (the channel phase's too, issue #14)
     assert "key=REDACTED" in caplog.text               # ... with the key replaced
+    assert result.channels_ok > 0
     # A rejected key (the emulator now wants another one) fails with a clean message.
     emulator.state.api_keys = {"another-key"}
     emulator.advance_days(1)
@@ -78,6 +80,22 @@ def test_crawl_asset_in_dagster_reports_metadata_and_never_the_key(built_warehou
     con.close()
     assert (meta["ids_ok"], meta["ids_not_found"], meta["quota_units"]) == (ok, not_found, units)
     assert meta["api_calls"] == units and meta["status"] == "completed" and meta["duration_s"] >= 0
+    # The channel snapshots are materialized by the same run, with their own counts (issue #14).
+    channel_meta = {m.partition: {k: v.value for k, v in m.metadata.items()}
+                    for m in result.asset_materializations_for_node("crawl_youtube")
+                    if m.asset_key == dg.AssetKey(["raw", "channel_snapshots"])}
+    assert set(channel_meta) == {None, meta["api_day"]}
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    channels_ok, channels_not_found, expected = con.execute(
+        "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'not_found'), "
+        "(SELECT count(DISTINCT channel_id) FROM raw.youtube_snapshots WHERE status = 'ok') "
+        "FROM raw.channel_snapshots").fetchall()[0]
+    con.close()
+    cmeta = channel_meta[None]
+    assert (cmeta["channels_ok"], cmeta["channels_not_found"], cmeta["channels_requested"]) == (
+        channels_ok, channels_not_found, expected)
+    assert cmeta["dagster/partition_row_count"] == channels_ok + channels_not_found == expected > 0
+    assert cmeta["quota_units"] == units and cmeta["status"] == "completed"
 
     # A failing run (key rejected): the failure event has the reason, not the key.
     emulator.state.api_keys = {"another-key"}
