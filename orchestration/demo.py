@@ -175,9 +175,11 @@ def crawl_emulated_days(demo: DemoRun) -> None:
             outcome = demo.run(job, config, youtube_api_key=DEFAULT_API_KEY,
                                partition_key=api_day(emulator.now()).isoformat())
             meta = outcome.metadata["raw/youtube_snapshots"]
+            channels = outcome.metadata["raw/channel_snapshots"]
             demo.console.print(
-                f"  day {day} ({emulator.now():%Y-%m-%d}): crawl {meta['status']}, {meta['ids_ok']} ok, "
-                f"{meta['ids_not_found']} not found, {meta['quota_units']} quota units"
+                f"  day {day} ({emulator.now():%Y-%m-%d}): crawl {meta['status']}, {meta['ids_ok']} videos ok, "
+                f"{meta['ids_not_found']} not found, {channels['channels_ok']} channels ok, "
+                f"{meta['quota_units']} quota units"
                 + (f", then {len(outcome.assets_of(DBT_OP))} dbt assets built" if job == "youtube_daily" else "")
             )
             emulator.advance_days(1)

@@ -88,7 +88,7 @@ def emulator(
     seed: Annotated[int, typer.Option(help="Seed of the video histories and faults.")] = 7,
     warehouse: WarehouseOption = None,
 ) -> None:
-    """Serve a local YouTube Data API (videos.list) seeded from the warehouse's latest Kaggle load."""
+    """Serve a local YouTube Data API (videos.list and channels.list) seeded from the warehouse's latest Kaggle load."""
     from ingestion.youtube import TargetsUnavailable
     from ingestion.youtube.emulator import EmulatorServer, Faults, VideoUniverse, load_seed_videos
 
