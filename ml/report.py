@@ -422,6 +422,10 @@ def build_report(
 
 def render_report(results: list[ModelResult], base: Path) -> str:
     """The report page for ``results``; figures are embedded, other files linked relative to ``base``."""
+    from ml import forecasting  # the forecasts have their own section, not the model tables
+
+    forecasts = [r for r in results if r.family == forecasting.FAMILY]
+    results = [r for r in results if r.family != forecasting.FAMILY]
     version = next((r.data_version for r in results if r.data_version), {})
     uncompared = ", ".join(f"{m} ({why})" for m, why in UNCOMPARED_MODELS.items())
     page = [
@@ -449,6 +453,7 @@ def render_report(results: list[ModelResult], base: Path) -> str:
         "feature contains the answer; compare them with the honest table, not with each other.</p>",
         _replication_table(results),
         _figures(results, base),
+        forecasting.report_section(forecasts, base),
         "</body></html>",
     ]
     return "".join(page)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from orchestration.assets import kaggle, kaggle_checks, ml, youtube
+from orchestration.assets import forecasts, kaggle, kaggle_checks, ml, youtube
 from orchestration.resources import (
     DbtEngineResource,
     KaggleSourceResource,
@@ -167,7 +167,8 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
         dbt_docs = build_dbt_docs_asset(dbt_assets)
         docs_urls = _docs_urls(dbt_assets, settings)
         mapping: Callable[[dg.AssetSpec], dg.AssetSpec] = lambda spec: annotate(spec, settings, docs_urls)  # noqa: E731
-        python_assets = dg.with_source_code_references([*kaggle.assets, *youtube.assets, dbt_docs, *ml.assets])
+        python_assets = dg.with_source_code_references([*kaggle.assets, *youtube.assets, dbt_docs, *ml.assets,
+                                                          *forecasts.assets])
         assets = [a.map_asset_specs(mapping) for a in [*python_assets, dbt_assets]]
 
     crawl = dg.AssetSelection.assets(*youtube.assets)
@@ -193,6 +194,7 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
         ),
         *youtube.jobs,
         *ml.jobs,
+        *forecasts.jobs,
     ]
     warehouse_tag = {WAREHOUSE_TAG: str(settings.warehouse.expanduser().resolve())}
     return dg.Definitions(

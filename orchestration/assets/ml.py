@@ -148,7 +148,7 @@ family_assets: dict[str, dg.AssetsDefinition] = {name: _family_asset(f) for name
 
 @dg.asset(
     key=REPORT_KEY,
-    deps=[family_key(name) for name in FAMILIES],
+    deps=[*(family_key(name) for name in FAMILIES), dg.AssetKey(["ml", "forecasts"])],  # + its forecasting section
     group_name=GROUP,
     kinds={"html"},
     description="One self-contained HTML page: every model × protocol beside its trivial baseline on the same "

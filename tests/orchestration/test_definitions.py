@@ -50,7 +50,7 @@ def test_ml_assets_and_jobs_come_from_the_family_registry(tmp_path):
         job = defs.resolve_job_def(f"ml_{name}")
         assert set(job.asset_layer.selected_asset_keys) == {node.key}
     report = graph.get(dg.AssetKey(["ml", "report"]))
-    assert report.parent_keys == {dg.AssetKey(["ml", name]) for name in FAMILIES}
+    assert report.parent_keys == {dg.AssetKey(["ml", name]) for name in FAMILIES} | {dg.AssetKey(["ml", "forecasts"])}
     for suite in SUITES:
         selected = {k.to_user_string() for k in defs.resolve_job_def(f"ml_{suite}").asset_layer.selected_asset_keys}
         assert selected == {f"ml/{n}" for n, f in FAMILIES.items() if f.suite == suite} | {"ml/report"}
