@@ -95,7 +95,8 @@ AUDIO = ("danceability", "energy", "key", "loudness", "speechiness", "acousticne
 FLAGS = ("is_official_video", "licensed", "is_children")
 STATIC = ("log_stream", *AUDIO, *FLAGS)
 CHANNEL_KINDS = ("topic", "official_artist", "other")
-HISTORY = ("log_views", "log_last_rate", "log_history_rate", "n_points", "log_age", "h_days", "log_h")
+HISTORY = ("log_views", "log_last_rate", "log_history_rate", "relative_last_rate", "relative_history_rate", "n_points",
+           "log_age", "h_days", "log_h")
 
 
 class ForecastDataError(ValueError):
@@ -195,6 +196,7 @@ def origin_features(points: pd.DataFrame) -> pd.DataFrame:
     dt = p["t"] - by["t"].shift()
     dv = p["views"] - by["views"].shift()
     p["last_rate"] = np.where(dt > 0, dv / dt, np.nan)
+    p["last_dt"] = np.where(dt > 0, dt, np.nan)
     first_t, first_v = by["t"].transform("first"), by["views"].transform("first")
     span = p["t"] - first_t
     p["history_rate"] = np.where(span > 0, (p["views"] - first_v) / span.where(span > 0, 1.0), np.nan)
@@ -236,6 +238,9 @@ def design(frame: pd.DataFrame, channel: bool) -> tuple[np.ndarray, list[str]]:
         "log_views": np.log1p(_f(frame["views"])),
         "log_last_rate": np.log1p(np.clip(_f(frame["last_rate"]), 0, None)),
         "log_history_rate": np.log1p(np.clip(_f(frame["history_rate"]), 0, None)),
+        # the rates relative to the count: growth is relative, and trees cannot take the difference
+        "relative_last_rate": np.clip(_f(frame["last_rate"]), 0, None) / np.maximum(_f(frame["views"]), 1.0),
+        "relative_history_rate": np.clip(_f(frame["history_rate"]), 0, None) / np.maximum(_f(frame["views"]), 1.0),
         "n_points": _f(frame["n_points"]),
         "log_age": np.log1p(np.clip(age.to_numpy(float), 0, None)),
         "h_days": _f(frame["h_days"]),
@@ -293,18 +298,25 @@ def fit_decay_exponent(points: pd.DataFrame, videos: pd.DataFrame) -> float:
 
 
 def rate_decay_forecast(frame: pd.DataFrame, b: float) -> np.ndarray:
-    """Baseline b: the anchor rate decaying as age^b, integrated over [age, age + h]; no age: baseline a."""
+    """Baseline b: the anchor rate decaying as age^b, integrated over [age, age + h]; no age: baseline a.
+
+    The last rate is the mean over the last interval, so the curve passes through it at the
+    interval's middle (at the origin for the other anchors).
+    """
     rate = _anchor_rate(frame)
     h = _f(frame["h_days"])
     age = (frame["t"] - frame["published_t"]).to_numpy(float)
     known = np.isfinite(age) & (age > 0)
     safe = np.where(known, age, 1.0)
+    half = np.where(np.isfinite(_f(frame["last_rate"])), np.nan_to_num(_f(frame["last_dt"]), nan=0.0) / 2, 0.0)
+    middle = np.where(safe - half > 0, safe - half, safe)
     k = b + 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        level = rate * (safe / middle) ** b  # the rate at the origin on the curve
         if abs(k) < 1e-9:
-            gained = rate * safe * np.log1p(h / safe)
+            gained = level * safe * np.log1p(h / safe)
         else:
-            gained = rate * safe / k * ((1 + h / safe) ** k - 1)
+            gained = level * safe / k * ((1 + h / safe) ** k - 1)
     gained = np.where(known & np.isfinite(gained), gained, rate * h)
     return _f(frame["views"]) + np.clip(gained, 0, None)
 
@@ -323,8 +335,9 @@ def conformal_offsets(residuals: np.ndarray, horizons: np.ndarray, nominal: floa
         n = r.size
         if n == 0:
             return -math.inf, math.inf
-        lo_rank = math.floor((n + 1) * tail)
-        hi_rank = math.ceil((n + 1) * (1 - tail))
+        # rounded first: (1 - 0.8) / 2 is 0.0999…98 in floating point, and 100 · that must give rank 10
+        lo_rank = math.floor(round((n + 1) * tail, 9))
+        hi_rank = math.ceil(round((n + 1) * (1 - tail), 9))
         lo = r[lo_rank - 1] if lo_rank >= 1 else -math.inf
         hi = r[hi_rank - 1] if hi_rank <= n else math.inf
         return min(lo, 0.0), max(hi, 0.0)
@@ -381,12 +394,16 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, train_points: pd.DataFr
     b = fit_decay_exponent(train_points[train_points["video_id"].isin(fit_videos["video_id"])], fit_videos)
     y_cal = np.log1p(cal["target_views"].to_numpy(float))
     x_fit, _ = design(fit, channel)
+    # a feature unknown for every training pair (e.g. the last rate when every origin is a first
+    # snapshot) cannot be learnt from: left out of this fit
+    known = np.isfinite(x_fit).any(axis=0)
     y_fit = np.log1p(fit["target_views"].to_numpy(float)) - np.log1p(fit["views"].to_numpy(float))
-    model = _regressor(seed).fit(x_fit, y_fit)
+    model = _regressor(seed).fit(x_fit[:, known], y_fit)
 
     def model_log(frame):
         # views never fall (YouTube counts only grow): a predicted drop is no growth
-        return np.log1p(_f(frame["views"])) + np.clip(model.predict(design(frame, channel)[0]), 0, None)
+        growth = model.predict(design(frame, channel)[0][:, known])
+        return np.log1p(_f(frame["views"])) + np.clip(growth, 0, None)
 
     out = Fitted({}, {}, {}, b)
     for method, predict_log in (
@@ -396,8 +413,11 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, train_points: pd.DataFr
     ):
         offsets = conformal_offsets(y_cal - predict_log(cal), cal["horizon"].to_numpy(), nominal)
         p = predict_log(test)
-        out.predicted[method] = np.expm1(p)
-        out.lower[method], out.upper[method] = _intervals(p, test["horizon"].to_numpy(), offsets)
+        # expm1(log1p(v)) may miss v by a rounding error: never below the known count
+        out.predicted[method] = np.maximum(np.expm1(p), _f(test["views"]))
+        lower, upper = _intervals(p, test["horizon"].to_numpy(), offsets)
+        out.lower[method] = np.minimum(lower, out.predicted[method])
+        out.upper[method] = np.maximum(upper, out.predicted[method])
     return out
 
 
@@ -407,7 +427,8 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, train_points: pd.DataFr
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy import stats
 
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    # constant up to floating-point noise (e.g. one common growth factor): no order to correlate
+    if a.size < 3 or np.ptp(a) <= 1e-9 * max(1.0, float(np.max(np.abs(a)))) or np.ptp(b) == 0:
         return math.nan
     return float(stats.spearmanr(a, b).statistic)
 
@@ -729,9 +750,10 @@ def forecast_later_counts(features: pd.DataFrame, later: pd.DataFrame, *, seed: 
     tracks = features[features["video_id"].notna() & features["views"].notna()].sort_values("track_id", kind="stable")
     per_video = tracks.groupby("video_id", sort=False).head(1)
     later = later.drop_duplicates("video_id")
-    data = per_video.merge(later[["video_id", "view_count"]], on="video_id", how="inner")
+    later = later[["video_id", "view_count"]].rename(columns={"view_count": "later_views"})  # the mart has a view_count
+    data = per_video.merge(later, on="video_id", how="inner")
     data = data.assign(track_group_id=data["track_group_id"].astype(str),
-                       g=np.log1p(data["view_count"].to_numpy(float)) - np.log1p(data["views"].to_numpy(float)))
+                       g=np.log1p(data["later_views"].to_numpy(float)) - np.log1p(data["views"].to_numpy(float)))
     groups = np.unique(data["track_group_id"])
     order = np.random.default_rng(seed).permutation(groups)
     calib_groups = set(order[: groups.size // 2].tolist())
@@ -749,7 +771,7 @@ def forecast_later_counts(features: pd.DataFrame, later: pd.DataFrame, *, seed: 
 
     origin = scored["views"].to_numpy(float)
     rows = pd.DataFrame({"video_id": scored["video_id"].to_numpy(), "track_group_id": scored["track_group_id"].to_numpy(),
-                         "origin": origin, "actual": scored["view_count"].to_numpy(float)})
+                         "origin": origin, "actual": scored["later_views"].to_numpy(float)})
     base_log = np.log1p(origin)
     predictions = {MODEL: (base_log + np.clip(model.predict(kaggle_design(scored)), 0, None), model_off),
                    # one snapshot, no age: both baselines are one common growth factor (docs/forecasting.md)
