@@ -427,6 +427,10 @@ def render_report(results: list[ModelResult], base: Path, sections: list[str] | 
     """The report page for ``results``; figures are embedded, other files linked relative to ``base``.
 
     ``sections``: HTML fragments placed after the tables, before the figures."""
+    from ml import forecasting  # the forecasts have their own section, not the model tables
+
+    forecasts = [r for r in results if r.family == forecasting.FAMILY]
+    results = [r for r in results if r.family != forecasting.FAMILY]
     version = next((r.data_version for r in results if r.data_version), {})
     uncompared = ", ".join(f"{m} ({why})" for m, why in UNCOMPARED_MODELS.items())
     page = [
@@ -455,6 +459,7 @@ def render_report(results: list[ModelResult], base: Path, sections: list[str] | 
         _replication_table(results),
         *(sections or []),
         _figures(results, base),
+        forecasting.report_section(forecasts, base),
         "</body></html>",
     ]
     return "".join(page)

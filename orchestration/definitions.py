@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from orchestration.assets import hypotheses, kaggle, kaggle_checks, ml, youtube
+from orchestration.assets import forecasts, hypotheses, kaggle, kaggle_checks, ml, youtube
 from orchestration.resources import (
     DbtEngineResource,
     KaggleSourceResource,
@@ -168,7 +168,7 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
         docs_urls = _docs_urls(dbt_assets, settings)
         mapping: Callable[[dg.AssetSpec], dg.AssetSpec] = lambda spec: annotate(spec, settings, docs_urls)  # noqa: E731
         python_assets = dg.with_source_code_references(
-            [*kaggle.assets, *youtube.assets, dbt_docs, *ml.assets, *hypotheses.assets])
+            [*kaggle.assets, *youtube.assets, dbt_docs, *ml.assets, *hypotheses.assets, *forecasts.assets])
         assets = [a.map_asset_specs(mapping) for a in [*python_assets, dbt_assets]]
 
     crawl = dg.AssetSelection.assets(*youtube.assets)
@@ -195,6 +195,7 @@ def build_definitions(settings: Settings, youtube_api_key: str | None = None) ->
         *youtube.jobs,
         *ml.jobs,
         *hypotheses.jobs,
+        *forecasts.jobs,
     ]
     warehouse_tag = {WAREHOUSE_TAG: str(settings.warehouse.expanduser().resolve())}
     return dg.Definitions(

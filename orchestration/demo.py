@@ -240,6 +240,17 @@ def train_suite(suite: str) -> Stage:
     return stage
 
 
+def forecast_growth(demo: DemoRun) -> None:
+    """ml/forecasts on the crawled days: the model against both baselines (docs/forecasting.md)."""
+    meta = demo.run("ml_forecasts").metadata["ml/forecasts"]
+    demo.console.print(f"  {meta['forecasts']} forecasts in ml.forecasts, horizons {meta['horizons']} days "
+                       f"({meta['status']}, {meta.get('folds', 0)} rolling-origin folds)", soft_wrap=True)
+    for h in meta["horizons"]:
+        errors = ", ".join(f"{m} {meta[f'h{h}/{m}/mdae']:.4f}" for m in ("gradient_boosting", "last_rate", "rate_decay")
+                           if f"h{h}/{m}/mdae" in meta)
+        demo.console.print(f"  {h} d ahead, median abs log error: {errors}")
+
+
 def _suite_title(suite: str) -> str:
     names = ", ".join(n for n, f in FAMILIES.items() if f.suite == suite)
     return f"Train the {suite} models ({names}) and rebuild the ML report"
@@ -255,6 +266,7 @@ DATA_STAGES: list[tuple[str, Stage]] = [
 STAGES: list[tuple[str, Stage]] = [
     *DATA_STAGES,
     ("Test the pre-declared hypotheses (ml/hypotheses)", hypothesis_tests),
+    ("Forecast views from the crawled history (ml/forecasts)", forecast_growth),
     *((_suite_title(suite), train_suite(suite)) for suite in SUITES),
 ]
 

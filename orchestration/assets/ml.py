@@ -148,8 +148,9 @@ family_assets: dict[str, dg.AssetsDefinition] = {name: _family_asset(f) for name
 
 @dg.asset(
     key=REPORT_KEY,
-    # ml/hypotheses too: the report has a section on them (orchestration/assets/hypotheses.py).
-    deps=[*(family_key(name) for name in FAMILIES), dg.AssetKey(["ml", "hypotheses"])],
+    # ml/hypotheses and ml/forecasts too: the report has a section on each
+    # (orchestration/assets/hypotheses.py, forecasts.py).
+    deps=[*(family_key(name) for name in FAMILIES), dg.AssetKey(["ml", "hypotheses"]), dg.AssetKey(["ml", "forecasts"])],
     group_name=GROUP,
     kinds={"html"},
     description="One self-contained HTML page: every model × protocol beside its trivial baseline on the same "

@@ -50,8 +50,10 @@ def test_ml_assets_and_jobs_come_from_the_family_registry(tmp_path):
         job = defs.resolve_job_def(f"ml_{name}")
         assert set(job.asset_layer.selected_asset_keys) == {node.key}
     report = graph.get(dg.AssetKey(["ml", "report"]))
-    # The report also shows the hypothesis tests (ml/hypotheses, downstream of the mart).
-    assert report.parent_keys == {dg.AssetKey(["ml", name]) for name in FAMILIES} | {dg.AssetKey(["ml", "hypotheses"])}
+    # The report also shows the hypothesis tests (ml/hypotheses, downstream of the mart) and the
+    # growth forecasts (ml/forecasts).
+    assert report.parent_keys == {dg.AssetKey(["ml", name]) for name in FAMILIES} | {
+        dg.AssetKey(["ml", "hypotheses"]), dg.AssetKey(["ml", "forecasts"])}
     assert graph.get(dg.AssetKey(["ml", "hypotheses"])).parent_keys == {track_features}
     assert {k.to_user_string() for k in defs.resolve_job_def("ml_hypotheses").asset_layer.selected_asset_keys} == {
         "ml/hypotheses"}

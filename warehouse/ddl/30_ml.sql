@@ -136,3 +136,21 @@ CREATE TABLE IF NOT EXISTS ml.hypothesis_tests (
     kaggle_load_id           INTEGER,
     crawl_id                 VARCHAR
 );
+
+-- Growth forecasts (ml.forecasting, Dagster asset ml/forecasts): per run, video and horizon,
+-- the view count predicted `horizon` days after `as_of` (the video's latest available
+-- snapshot), with an interval of nominal coverage `coverage`. One set of rows per method:
+-- the model and its two baselines, each under its own run (ml.runs, family 'forecasting').
+CREATE TABLE IF NOT EXISTS ml.forecasts (
+    run_id       VARCHAR NOT NULL,
+    model        VARCHAR NOT NULL,    -- gradient_boosting | last_rate | rate_decay
+    video_id     VARCHAR NOT NULL,
+    horizon      INTEGER NOT NULL,    -- days after as_of
+    as_of        TIMESTAMPTZ NOT NULL,-- the snapshot the forecast starts from
+    last_views   BIGINT NOT NULL,     -- view_count at as_of
+    predicted    DOUBLE NOT NULL,     -- views at as_of + horizon days
+    lower        DOUBLE NOT NULL,
+    upper        DOUBLE NOT NULL,
+    coverage     DOUBLE NOT NULL,     -- nominal coverage of [lower, upper], e.g. 0.8
+    created_at   TIMESTAMPTZ NOT NULL
+);
