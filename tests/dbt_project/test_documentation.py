@@ -51,7 +51,7 @@ def test_exposures_are_the_ml_families_and_the_report(manifest):
 def test_the_crawl_sources_declare_their_freshness(manifest):
     sources = json.loads(manifest.read_text(encoding="utf-8"))["sources"].values()
     youtube = {s["name"]: s for s in sources if s["source_name"] == "youtube"}
-    assert set(youtube) == {"youtube_snapshots", "crawl_runs", "quota_ledger"}
+    assert set(youtube) == {"youtube_snapshots", "channel_snapshots", "crawl_runs", "quota_ledger"}
     for table in youtube.values():
         freshness = table["freshness"] or table["config"]["freshness"]
         assert freshness["warn_after"]["count"] and freshness["error_after"]["count"], table["name"]
