@@ -314,6 +314,11 @@ def _header_fields(path: Path, data: bytes, scan: RecordScan, start: int) -> lis
     return rows[0] if rows else []
 
 
+def _field_words(field: str) -> str:
+    """A header name as a quarantine reason says it (the row index column has an empty name)."""
+    return f"field {field!r}" if field else "the row index (the header's unnamed column)"
+
+
 def _layout(path: Path, header: list[str]) -> CsvLayout:
     if len(header) < 2:
         raise CsvFileError(path, "not a CSV file (the first line has no comma-separated header)")
@@ -574,8 +579,9 @@ def _write_rows(
     quarantine: list[tuple] = []
     for reader_line, _line_pos, _byte_pos, column_name, error_type, csv_line, message in rejects:
         record = by_reader_line[reader_line]
-        field = next((c.source for c in layout.columns if c.raw == column_name), column_name)
-        where = f" in field {field!r}" if field is not None else ""
+        # DuckDB names no column (an empty name) for a record-level error such as too many columns.
+        field = next((c.source for c in layout.columns if c.raw == column_name), column_name or None)
+        where = f" in {_field_words(field)}" if field is not None else ""
         quarantine.append((record, field, error_type, f"{error_type.lower()}{where}: {message}", csv_line))
     for record, how in scan.broken.items():
         if how == "cut":
@@ -588,7 +594,7 @@ def _write_rows(
                                "(the record ends with its line)", _raw_record(checked.data, scan, record)))
     for record, field, error_type, what, value in value_errors:
         shown = value if len(value) <= 60 else value[:60] + "…"
-        quarantine.append((record, field, error_type, f"{error_type.lower()} in field {field!r}: {shown!r} {what}",
+        quarantine.append((record, field, error_type, f"{error_type.lower()} in {_field_words(field)}: {shown!r} {what}",
                            _raw_record(checked.data, scan, record)))
 
     value_bad = {row[0] for row in value_errors}

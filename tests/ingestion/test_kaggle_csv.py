@@ -346,7 +346,8 @@ def test_finding1_a_non_finite_out_of_range_or_negative_value_is_quarantined_wit
     assert (result.rows_loaded, result.rows_quarantined) == (29, 1)
     (quarantined,) = _query(warehouse_path, "SELECT line, field, error_type, reason FROM raw.kaggle_quarantine")
     assert quarantined[:3] == (_record_lines(path)[12], column, error_type)
-    assert repr(text) in quarantined[3] and repr(column) in quarantined[3]
+    named = f"field {column!r}" if column else "the row index (the header's unnamed column)"
+    assert repr(text) in quarantined[3] and named in quarantined[3]
     assert 13 not in [r[0] for r in _query(warehouse_path, "SELECT source_row_number FROM raw.kaggle_tracks")]
 
 
@@ -703,3 +704,27 @@ def test_the_value_rules_agree_with_the_documented_ranges(values, tmp_path_facto
     _write(path, folder / "w.duckdb")
     loaded = {r[0] for r in _query(folder / "w.duckdb", "SELECT source_row_number FROM raw.kaggle_tracks")}
     assert loaded == set(range(1, len(values) + 1)) - bad
+
+
+def test_a_record_with_too_many_fields_is_quarantined_without_naming_a_field(tmp_path, warehouse_path):
+    rows = [list(r) for r in BASE]
+    rows[3] = rows[3] + ["one too many"]
+    path = _write_csv(tmp_path / "long.csv", HEADER, rows)
+    result = _write(path, warehouse_path)
+    assert (result.rows_loaded, result.rows_quarantined) == (29, 1)
+    ((line, field, reason),) = _query(warehouse_path, "SELECT line, field, reason FROM raw.kaggle_quarantine")
+    assert line == _record_lines(path)[3]
+    # The whole record is wrong, not one of its fields: the reason says so and blames none.
+    assert field is None and "in field" not in reason and "too many columns" in reason.lower(), reason
+
+
+def test_a_bad_row_index_is_quarantined_with_a_reason_that_names_the_unnamed_column(tmp_path, warehouse_path):
+    assert HEADER[0] == ""  # the Kaggle file's first column is pandas' unnamed row index
+    rows = [list(r) for r in BASE]
+    rows[3][0] = "abc"
+    path = _write_csv(tmp_path / "index.csv", HEADER, rows)
+    result = _write(path, warehouse_path)
+    assert (result.rows_loaded, result.rows_quarantined) == (29, 1)
+    ((line, field, reason),) = _query(warehouse_path, "SELECT line, field, reason FROM raw.kaggle_quarantine")
+    assert (line, field) == (_record_lines(path)[3], "")
+    assert reason == "cast in the row index (the header's unnamed column): 'abc' is not a number"

@@ -16,7 +16,7 @@ def tunehouse(*args):
                           timeout=600)
 
 
-def test_assets_depend_on_track_features_and_report_on_families(tmp_path):
+def test_assets_depend_on_track_features_and_report_on_families_tests_and_forecasts(tmp_path):
     from ml.families import FAMILIES
     from orchestration.definitions import build_definitions
     from tunehouse.settings import load_settings
@@ -25,8 +25,12 @@ def test_assets_depend_on_track_features_and_report_on_families(tmp_path):
     for family in FAMILIES:
         node = graph.get(__import__("dagster").AssetKey(["ml", family]))
         assert [k.to_user_string() for k in node.parent_keys] == ["marts/track_features"]
+    assert [k.to_user_string() for k in graph.get(__import__("dagster").AssetKey(["ml", "hypotheses"])).parent_keys] \
+        == ["marts/track_features"]
     report = graph.get(__import__("dagster").AssetKey(["ml", "report"]))
-    assert {k.to_user_string() for k in report.parent_keys} == {f"ml/{family}" for family in FAMILIES}
+    # The report has a section per family, the hypothesis tests and the forecasts' evaluation.
+    assert {k.to_user_string() for k in report.parent_keys} == \
+        {f"ml/{family}" for family in FAMILIES} | {"ml/hypotheses", "ml/forecasts"}
 
 
 def test_materialize_classification_puts_metrics_and_figures_in_metadata(built_warehouse, tmp_path):
