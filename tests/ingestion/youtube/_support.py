@@ -9,12 +9,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import duckdb
+
 from ingestion.youtube import CrawlOptions, RetryPolicy
 from ingestion.youtube.emulator import EmulatorServer
 
 # Retries in tests wait milliseconds, not seconds (the policy is the same, only shorter).
 FAST_RETRY = RetryPolicy(max_attempts=12, initial_wait_s=0.001, max_wait_s=0.01)
 EMULATOR_KEY = "emulator-key"
+
+
+def query(warehouse: Path, sql: str, params=()) -> list[tuple]:
+    """Rows of `sql` on a read-only connection, closed before returning (the crawl writes next)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
 
 
 def load_fixture(api_fixtures: Path, name: str) -> dict:

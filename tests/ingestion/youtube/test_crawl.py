@@ -8,7 +8,7 @@ import pytest
 from ingestion.youtube import CrawlError, crawl
 from ingestion.youtube.emulator import Faults
 
-from ._support import EMULATOR_KEY, csv_video_ids, options
+from ._support import EMULATOR_KEY, csv_video_ids, options, query
 
 pytestmark = pytest.mark.xdist_group("youtube_crawl")
 
@@ -25,14 +25,6 @@ def snapshot_counts(warehouse) -> tuple[int, int, set[str], set[str]]:
     finally:
         con.close()
     return rows, pairs, videos, crawls
-
-
-def query(warehouse, sql, params=()):
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_crawl_under_faults_gets_every_video_exactly_once(built_warehouse, sample_csv, emulator_for):

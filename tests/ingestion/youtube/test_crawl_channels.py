@@ -7,25 +7,16 @@ from __future__ import annotations
 import logging
 import math
 
-import duckdb
 import pytest
 
 from ingestion.youtube import CrawlError, crawl
 from ingestion.youtube.emulator import Faults
 
-from ._support import EMULATOR_KEY, options
+from ._support import EMULATOR_KEY, options, query
 
 pytestmark = pytest.mark.xdist_group("youtube_crawl")
 
 SECRET = "tunehouse-channel-SECRET-do-not-leak-5c4b3a"  # fake; only its value is redacted
-
-
-def query(warehouse, sql, params=()):
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def ok_video_channels(warehouse, crawl_id: str) -> set[str]:

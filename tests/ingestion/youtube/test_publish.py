@@ -19,19 +19,11 @@ from ingestion.youtube.emulator import VideoUniverse, load_seed_videos
 from orchestration.dbt import run_dbt
 from tunehouse.settings import PROJECT_ROOT
 
-from ._support import EMULATOR_KEY, csv_video_ids, options
+from ._support import EMULATOR_KEY, csv_video_ids, options, query
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("youtube_publish")]
 
 SNAPSHOT_MODELS = ["build", "--select", "stg_youtube_snapshots stg_crawl_runs fct_video_snapshots video_growth"]
-
-
-def query(warehouse, sql, params=()):
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def crawl_ids_of(warehouse, relation: str) -> dict[str, int]:
