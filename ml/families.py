@@ -67,6 +67,13 @@ UNCOMPARED_MODELS: dict[str, str] = {
     "dbscan": "fitted and scored on every row: its silhouette is in-sample",
 }
 
+#: Families tracked in ml.* beside the model families but judged in a section of their own
+#: (not by the one rule's single verdict), and where. Name = ml.runs.family.
+OWN_SECTION_FAMILIES: dict[str, str] = {
+    "forecasting": "compared with its two baselines at each horizon (median error, paired bootstrap intervals "
+                   "over track groups): asset ml/forecasts and the report's forecasting section",
+}
+
 
 _CLASSICAL = frozenset({"scikit-learn", "duckdb"})
 _DEEP = frozenset({"pytorch", "duckdb"})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml import verdicts
-from ml.families import BASELINE_MODELS, UNCOMPARED_MODELS
+from ml.families import BASELINE_MODELS, OWN_SECTION_FAMILIES, UNCOMPARED_MODELS
 from warehouse import read_connection
 
 __all__ = ["BASELINE_MODELS", "ModelResult", "latest_results"]
@@ -81,6 +81,8 @@ class ModelResult:
         """THE rule's verdict (:func:`ml.verdicts.verdict`), or why there is none."""
         if self.is_baseline:
             return verdicts.not_compared("it is the trivial baseline")
+        if self.family in OWN_SECTION_FAMILIES:
+            return verdicts.not_compared(OWN_SECTION_FAMILIES[self.family])
         if self.status != "succeeded":
             reason = self.status_reason or "no reason recorded"
             return verdicts.not_compared(reason if reason.startswith(self.status) else f"{self.status}: {reason}")

@@ -22,7 +22,7 @@ import math
 
 import dagster as dg
 
-from ml.families import FAMILIES, SUITES, Family
+from ml.families import FAMILIES, OWN_SECTION_FAMILIES, SUITES, Family
 from ml.options import ALL_PROTOCOLS
 from ml.results import FamilyResult
 from orchestration.metadata import figure_metadata, results_figure_markdown
@@ -174,12 +174,17 @@ def ml_report(warehouse: WarehouseResource, ml: MLResource) -> dg.MaterializeRes
     for r in results:
         if r.is_baseline:  # beside its model (the baseline column), not a row of its own
             continue
+        if r.family in OWN_SECTION_FAMILIES:  # judged in its own asset and report section
+            continue
         _split, value, _std = r.headline()
         base = r.baseline_value()
         lines.append(
             f"| {r.family} | {r.task or ''} | {r.model} | {r.protocol} | {r.primary_metric or ''} | "
             f"{'' if value is None else f'{value:.4f}'} | {'' if base is None else f'{base:.4f}'} | "
             f"{r.verdict.label} |")
+    elsewhere = sorted({r.family for r in results if r.family in OWN_SECTION_FAMILIES})
+    if elsewhere:
+        lines += ["", *(f"{family}: {OWN_SECTION_FAMILIES[family]}." for family in elsewhere)]
     figure = results_figure_markdown(results)
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(path)),

@@ -222,6 +222,20 @@ def test_the_asset_forecasts_every_crawled_video(crawled, tmp_path):
         assert fc.LABELS[method] in section
     assert "honest" in page[: page.index("id='forecasting'")]  # the model tables still come first
 
+    # The ml/report asset's table of verdicts leaves the forecasts out and says where they are judged
+    # (the one rule's single verdict does not apply to them; "not compared" would be untrue).
+    from ml.registry import latest_results
+    from orchestration.assets.ml import ml_report
+    from orchestration.resources import MLResource, WarehouseResource
+
+    for r in latest_results(warehouse):
+        if r.family == fc.FAMILY:
+            assert r.verdict.reason and "ml/forecasts" in r.verdict.reason, r.verdict
+    report = dg.materialize([ml_report], resources={"warehouse": WarehouseResource(database=str(warehouse)),
+                                                    "ml": MLResource(reports_dir=str(tmp_path / "reports"))})
+    [table] = [e.materialization.metadata["results"].value for e in report.get_asset_materialization_events()]
+    assert "| forecasting |" not in table and "forecasting: compared with its two baselines" in table
+
 
 def test_without_a_crawl_the_runs_are_skipped_with_the_reason(built_warehouse, tmp_path):
     result = materialize(built_warehouse, tmp_path / "reports")
