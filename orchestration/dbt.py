@@ -145,6 +145,31 @@ def run_dbt(
         shutil.rmtree(target, ignore_errors=True)
 
 
+#: Dagster's dbt runs each leave a target folder (artifacts and dbt.log, ~12 MB): the newest are
+#: kept for looking into a run, older ones removed (a daily build would otherwise add GBs a year).
+KEEP_RUN_TARGETS = 10
+#: A folder written to this recently may belong to a run still going: never removed.
+RUN_TARGET_MIN_AGE_S = 3600.0
+
+
+def prune_run_targets(target_root: Path, prefix: str, keep: int = KEEP_RUN_TARGETS,
+                      min_age_s: float = RUN_TARGET_MIN_AGE_S, now: float | None = None) -> list[Path]:
+    """Remove all but the `keep` newest `<prefix>-*` folders of `target_root`; the removed ones."""
+    import time
+
+    now = time.time() if now is None else now
+    runs = []
+    for path in target_root.glob(f"{prefix}-*"):
+        with contextlib.suppress(OSError):  # another run removed it meanwhile
+            if path.is_dir():
+                runs.append((path.stat().st_mtime, path))
+    runs.sort(reverse=True)
+    removed = [path for mtime, path in runs[keep:] if now - mtime >= min_age_s]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
 #: How long dbt gets to stop after SIGINT before it is killed.
 STOP_GRACE_S = 10.0
 

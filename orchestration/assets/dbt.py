@@ -21,7 +21,13 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from orchestration.dbt import TunehouseDbtTranslator, dbt_project, stop_dbt_on_interrupt, warehouse_vars
+from orchestration.dbt import (
+    TunehouseDbtTranslator,
+    dbt_project,
+    prune_run_targets,
+    stop_dbt_on_interrupt,
+    warehouse_vars,
+)
 from orchestration.resources import DbtEngineResource, LakeResource, ReportsResource, WarehouseResource
 
 #: The op (and Dagster step) every dbt asset materializes in.
@@ -123,19 +129,22 @@ def build_dbt_assets(manifest: Path | dict) -> dg.AssetsDefinition:
         args = ["build", *(["--full-refresh"] if config.full_refresh else []), *target_args(target),
                 *warehouse_vars(warehouse.path, target_vars(target, warehouse.path, lake.path))]
         invocation = dbt.cli(args, context=context)
-        if target != "duckdb":
-            # Row counts and column types come through dbt's adapter in this process: on
-            # Spark that would start a second Spark (JVM) on the same metastore. dbt's own
-            # events (one per model and test) are the same on both engines.
-            yield from invocation.stream()
-            return
         try:
-            # An interrupt stops dbt instead of breaking into dagster-dbt's metadata thread pool.
-            with stop_dbt_on_interrupt(invocation.process):
-                yield from with_table_metadata(
-                    invocation.stream().fetch_row_counts().fetch_column_metadata(), invocation)
+            if target != "duckdb":
+                # Row counts and column types come through dbt's adapter in this process: on
+                # Spark that would start a second Spark (JVM) on the same metastore. dbt's own
+                # events (one per model and test) are the same on both engines.
+                yield from invocation.stream()
+                return
+            try:
+                # An interrupt stops dbt instead of breaking into dagster-dbt's metadata thread pool.
+                with stop_dbt_on_interrupt(invocation.process):
+                    yield from with_table_metadata(
+                        invocation.stream().fetch_row_counts().fetch_column_metadata(), invocation)
+            finally:
+                release_duckdb(invocation)
         finally:
-            release_duckdb(invocation)
+            prune_run_targets(dbt_project.project_dir / dbt_project.target_path, DBT_OP)
 
     return tunehouse_dbt_assets
 

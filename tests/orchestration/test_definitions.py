@@ -85,6 +85,15 @@ def test_every_resource_is_built_from_the_settings(tmp_path, monkeypatch):
 
 
 def test_ingest_and_dbt_materialize_in_process_with_passing_checks(warehouse_path):
+    from orchestration.assets.dbt import DBT_OP
+    from orchestration.dbt import KEEP_RUN_TARGETS, RUN_TARGET_MIN_AGE_S, dbt_project
+
+    # Run folders of earlier dbt runs, two days old: more than are kept.
+    target_root = dbt_project.project_dir / dbt_project.target_path
+    old = [target_root / f"{DBT_OP}-0ldrun{i:02d}-{os.getpid()}" for i in range(KEEP_RUN_TARGETS + 2)]
+    for path in old:
+        path.mkdir(parents=True)
+        os.utime(path, (path.stat().st_mtime - 2 * 86400,) * 2)
     defs = build_definitions(load_settings(warehouse=warehouse_path))
     selection = dg.AssetSelection.assets(*kaggle.assets) | dg.AssetSelection.kind("dbt")
     job = dg.define_asset_job("foundation", selection=selection).resolve(asset_graph=defs.resolve_asset_graph())
@@ -103,6 +112,14 @@ def test_ingest_and_dbt_materialize_in_process_with_passing_checks(warehouse_pat
     assert len(evaluations) >= 15 and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.dim_tracks").fetchone() == (400,)
+    # The run's own dbt folder is kept (its artifacts, to look into the run); older ones beyond the
+    # newest KEEP_RUN_TARGETS are gone.
+    runs = [p for p in target_root.glob(f"{DBT_OP}-*") if p.is_dir()]
+    assert any(p.name.startswith(f"{DBT_OP}-{result.run_id[:7]}-") for p in runs)
+    import time
+
+    stale = [p for p in runs if time.time() - p.stat().st_mtime >= RUN_TARGET_MIN_AGE_S]
+    assert len(stale) <= KEEP_RUN_TARGETS and sum(p.exists() for p in old) < len(old)
 
 
 def test_run_job_uses_the_settings_it_is_given_and_leaves_the_environment_alone(tmp_path):
