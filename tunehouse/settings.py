@@ -157,8 +157,9 @@ class Settings(BaseSettings):
         default=0.05,
         ge=0.0,
         le=1.0,
-        description="How far a crawl's not-found share (of its videos) may rise above the previous published "
-        "crawl's before its audit rejects it (0.05 = 5 points): a wave of 'deleted' videos is an API fault.",
+        description="How far a crawl's not-found share (of its videos, and of its channels) may rise above the "
+        "previous published crawl's before its audit rejects it (0.05 = 5 points): a wave of 'deleted' videos "
+        "is an API fault.",
     )
 
 

@@ -422,7 +422,7 @@ def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jum
     - the not-found share has not jumped by more than `max_not_found_jump` (a share of
       the crawl's ids, e.g. 0.05 = 5 points) above the previous published crawl of the
       same API (a wave of live videos reported gone is an API fault, not deletions);
-    - the channel phase: see `_audit_channels`.
+    - the channel phase: see `_audit_channels`; its not-found share may not jump either.
     """
     requested, run_ok, run_not_found, base_url = con.execute(
         "SELECT ids_requested, ids_ok, ids_not_found, base_url FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
@@ -458,22 +458,44 @@ def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jum
         failures.append(f"{negative} snapshots have a negative count")
     failures += _audit_channels(con, crawl_id)
     share = not_found / requested if requested else 0.0
-    previous = con.execute(
-        """
-        SELECT crawl_id, ids_not_found, ids_requested FROM raw.crawl_runs
-        WHERE published_at IS NOT NULL AND base_url = ? AND crawl_id <> ? AND ids_requested > 0
-        ORDER BY publish_seq DESC, crawl_id DESC LIMIT 1
-        """,
-        [base_url, crawl_id],
-    ).fetchall()
-    previous_id, previous_share = (previous[0][0], previous[0][1] / previous[0][2]) if previous else (None, None)
+    previous_id, previous_share = _previous_not_found_share(con, crawl_id, base_url, "ids")
     if previous_share is not None and share - previous_share > max_not_found_jump:
         failures.append(
             f"not-found share jumped from {previous_share:.1%} (crawl {previous_id}) to {share:.1%} "
             f"({not_found} of {requested} videos), more than the allowed {max_not_found_jump:.1%} "
             "(TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
         )
+    # The same rule for the channel phase: a wave of channels "not found" is an API fault too.
+    channels, channels_not_found = con.execute(
+        "SELECT channels_requested, channels_not_found FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
+    ).fetchall()[0]
+    channel_share = channels_not_found / channels if channels else 0.0
+    previous_channel_id, previous_channel_share = _previous_not_found_share(con, crawl_id, base_url, "channels")
+    if previous_channel_share is not None and channel_share - previous_channel_share > max_not_found_jump:
+        failures.append(
+            f"channel not-found share jumped from {previous_channel_share:.1%} (crawl {previous_channel_id}) to "
+            f"{channel_share:.1%} ({channels_not_found} of {channels} channels), more than the allowed "
+            f"{max_not_found_jump:.1%} (TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
+        )
     return Audit(int(requested), int(ok), int(not_found), share, previous_id, previous_share, tuple(failures))
+
+
+def _previous_not_found_share(
+    con: duckdb.DuckDBPyConnection, crawl_id: str, base_url: str, counted: str
+) -> tuple[str | None, float | None]:
+    """(crawl id, not-found share) of the latest other published crawl of the same API that
+    requested any `counted` ("ids": videos, "channels"); (None, None) when there is none."""
+    requested, not_found = {"ids": ("ids_requested", "ids_not_found"),
+                            "channels": ("channels_requested", "channels_not_found")}[counted]
+    previous = con.execute(
+        f"""
+        SELECT crawl_id, {not_found}, {requested} FROM raw.crawl_runs
+        WHERE published_at IS NOT NULL AND base_url = ? AND crawl_id <> ? AND {requested} > 0
+        ORDER BY publish_seq DESC, crawl_id DESC LIMIT 1
+        """,
+        [base_url, crawl_id],
+    ).fetchall()
+    return (previous[0][0], previous[0][1] / previous[0][2]) if previous else (None, None)
 
 
 def _audit_channels(con: duckdb.DuckDBPyConnection, crawl_id: str) -> list[str]:

@@ -241,3 +241,30 @@ def test_a_kill_before_the_channels_were_frozen_freezes_them_on_resume(built_war
         assert con.execute("SELECT channel_id, batch_no FROM raw.crawl_channel_targets ORDER BY 1").fetchall() \
             == targets
     assert (again.requested, again.batches_total, again.remaining) == (len(targets), done.channel_batches_total, ())
+
+
+def test_a_wave_of_channels_not_found_rejects_the_crawl_like_a_wave_of_videos(built_warehouse, emulator_for):
+    """The API stops serving a third of the channels (the videos stay): the audit compares the
+    channel not-found share with the previous published crawl's and rejects the crawl with its
+    reason; a raised threshold lets the next, fresh crawl through."""
+    from ingestion.youtube.emulator import VideoUniverse, load_seed_videos
+
+    emulator = emulator_for()
+    first = crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+    assert first.published
+    (before,) = query(built_warehouse, "SELECT channels_not_found * 1.0 / channels_requested FROM raw.crawl_runs")[0]
+    emulator.advance_days(1)
+    emulator.state.universe = VideoUniverse(load_seed_videos(built_warehouse), seed=7, channels_closed=0.35)
+    with pytest.raises(CrawlError, match=r"rejected by its audit: channel not-found share jumped from 0\.0%"):
+        crawl(built_warehouse, EMULATOR_KEY, options(emulator))
+    [(status, reason, videos_gone, channels_gone, channels, published)] = query(
+        built_warehouse, "SELECT status, rejection_reason, ids_not_found, channels_not_found, channels_requested, "
+        "published_at FROM raw.crawl_runs WHERE crawl_id <> ?", [first.crawl_id])
+    assert (status, published) == ("rejected", None) and reason.startswith("channel not-found share jumped from")
+    assert f"({channels_gone} of {channels} channels)" in reason and channels_gone / channels - before > 0.05
+    assert "videos)" not in reason  # the videos' share did not jump: only the channels are blamed
+    assert videos_gone == query(built_warehouse, "SELECT ids_not_found FROM raw.crawl_runs WHERE crawl_id = ?",
+                                [first.crawl_id])[0][0]
+    emulator.advance_days(1)
+    third = crawl(built_warehouse, EMULATOR_KEY, options(emulator, max_not_found_jump=0.5))
+    assert third.published
