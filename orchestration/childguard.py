@@ -101,6 +101,13 @@ def main(argv: list[str]) -> None:
         sys.exit("usage: childguard.py [--parent PID] [--signal NAME] PROGRAM [ARG ...]")
     if parent is None:
         parent = os.getppid()
+    # An ignored signal is never delivered and SIG_IGN survives exec: PROGRAM started by a parent
+    # that ignores the death signal (a background job of a script ignores SIGINT) would outlive
+    # it. Python programs route SIGTERM to their SIGINT handler (Dagster does), and Python
+    # installs that handler only if SIGINT is not ignored at start: so for TERM, SIGINT too.
+    for restored in {sig, signal.SIGINT} if sig == signal.SIGTERM else {sig}:
+        if restored != signal.SIGKILL and signal.getsignal(restored) == signal.SIG_IGN:
+            signal.signal(restored, signal.SIG_DFL)
     if die_with_parent(sig) and os.getppid() != parent:
         sys.exit(128 + sig)  # the parent died before the request took effect: do not run as an orphan
     try:

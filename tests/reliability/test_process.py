@@ -257,15 +257,24 @@ def _descendants(root: int) -> list[tuple[int, str]]:
 
 @linux_only
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
-def test_killing_tunehouse_ui_stops_dagster_dev_and_everything_it_started(built_warehouse, sig):
+@pytest.mark.parametrize(("sig", "ignoring"), [(signal.SIGKILL, False), (signal.SIGTERM, False),
+                                              (signal.SIGKILL, True)],
+                         ids=["SIGKILL", "SIGTERM", "SIGKILL-started-ignoring-INT-and-TERM"])
+def test_killing_tunehouse_ui_stops_dagster_dev_and_everything_it_started(built_warehouse, sig, ignoring):
+    """`ignoring`: started as a background job of a script is (SIGINT ignored, and here SIGTERM
+    too): the ignored signals are inherited, and dagster dev must still stop when tunehouse dies."""
     import socket
     import urllib.request
+
+    def ignore_int_and_term():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cli = _tunehouse("ui", "--port", str(port), "--warehouse", str(built_warehouse))
+    cli = _tunehouse("ui", "--port", str(port), "--warehouse", str(built_warehouse),
+                     **({"preexec_fn": ignore_int_and_term} if ignoring else {}))
 
     def serving() -> bool:
         try:
@@ -285,11 +294,11 @@ def test_killing_tunehouse_ui_stops_dagster_dev_and_everything_it_started(built_
     finally:
         if cli.poll() is None:
             cli.kill()
-        cli.communicate()
         for pid, cmdline in started:  # a failed test leaves nothing running
             if not _wait_gone(pid, cmdline, within_s=0):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        cli.communicate()  # after: a process left running holds its pipes open
 
 
 @linux_only
