@@ -458,44 +458,47 @@ def audit_crawl(con: duckdb.DuckDBPyConnection, crawl_id: str, max_not_found_jum
         failures.append(f"{negative} snapshots have a negative count")
     failures += _audit_channels(con, crawl_id)
     share = not_found / requested if requested else 0.0
-    previous_id, previous_share = _previous_not_found_share(con, crawl_id, base_url, "ids")
-    if previous_share is not None and share - previous_share > max_not_found_jump:
-        failures.append(
-            f"not-found share jumped from {previous_share:.1%} (crawl {previous_id}) to {share:.1%} "
-            f"({not_found} of {requested} videos), more than the allowed {max_not_found_jump:.1%} "
-            "(TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
-        )
+    previous_id, previous_share, jump = _not_found_jump(con, crawl_id, base_url, "ids", not_found, requested,
+                                                        max_not_found_jump)
     # The same rule for the channel phase: a wave of channels "not found" is an API fault too.
     channels, channels_not_found = con.execute(
         "SELECT channels_requested, channels_not_found FROM raw.crawl_runs WHERE crawl_id = ?", [crawl_id]
     ).fetchall()[0]
-    channel_share = channels_not_found / channels if channels else 0.0
-    previous_channel_id, previous_channel_share = _previous_not_found_share(con, crawl_id, base_url, "channels")
-    if previous_channel_share is not None and channel_share - previous_channel_share > max_not_found_jump:
-        failures.append(
-            f"channel not-found share jumped from {previous_channel_share:.1%} (crawl {previous_channel_id}) to "
-            f"{channel_share:.1%} ({channels_not_found} of {channels} channels), more than the allowed "
-            f"{max_not_found_jump:.1%} (TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
-        )
+    _, _, channel_jump = _not_found_jump(con, crawl_id, base_url, "channels", channels_not_found or 0,
+                                         channels or 0, max_not_found_jump)
+    failures += [f for f in (jump, channel_jump) if f]
     return Audit(int(requested), int(ok), int(not_found), share, previous_id, previous_share, tuple(failures))
 
 
-def _previous_not_found_share(
-    con: duckdb.DuckDBPyConnection, crawl_id: str, base_url: str, counted: str
-) -> tuple[str | None, float | None]:
+def _not_found_jump(
+    con: duckdb.DuckDBPyConnection, crawl_id: str, base_url: str, counted: str, not_found: int, requested: int,
+    max_jump: float,
+) -> tuple[str | None, float | None, str | None]:
     """(crawl id, not-found share) of the latest other published crawl of the same API that
-    requested any `counted` ("ids": videos, "channels"); (None, None) when there is none."""
-    requested, not_found = {"ids": ("ids_requested", "ids_not_found"),
-                            "channels": ("channels_requested", "channels_not_found")}[counted]
+    requested any `counted` ("ids": videos, "channels"), or (None, None); and the audit failure
+    when this crawl's share is more than `max_jump` above it, else None."""
+    requested_col, not_found_col, label, noun = {
+        "ids": ("ids_requested", "ids_not_found", "not-found share", "videos"),
+        "channels": ("channels_requested", "channels_not_found", "channel not-found share", "channels"),
+    }[counted]
     previous = con.execute(
         f"""
-        SELECT crawl_id, {not_found}, {requested} FROM raw.crawl_runs
-        WHERE published_at IS NOT NULL AND base_url = ? AND crawl_id <> ? AND {requested} > 0
+        SELECT crawl_id, {not_found_col}, {requested_col} FROM raw.crawl_runs
+        WHERE published_at IS NOT NULL AND base_url = ? AND crawl_id <> ? AND {requested_col} > 0
         ORDER BY publish_seq DESC, crawl_id DESC LIMIT 1
         """,
         [base_url, crawl_id],
     ).fetchall()
-    return (previous[0][0], previous[0][1] / previous[0][2]) if previous else (None, None)
+    if not previous:
+        return None, None, None
+    previous_id, previous_share = previous[0][0], previous[0][1] / previous[0][2]
+    share = not_found / requested if requested else 0.0
+    if share - previous_share <= max_jump:
+        return previous_id, previous_share, None
+    return previous_id, previous_share, (
+        f"{label} jumped from {previous_share:.1%} (crawl {previous_id}) to {share:.1%} ({not_found} of "
+        f"{requested} {noun}), more than the allowed {max_jump:.1%} (TUNEHOUSE_CRAWL_MAX_NOT_FOUND_JUMP)"
+    )
 
 
 def _audit_channels(con: duckdb.DuckDBPyConnection, crawl_id: str) -> list[str]:
